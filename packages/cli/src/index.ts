@@ -1,0 +1,1 @@
+export { VERSION, type CommandMain } from "./launch.js";

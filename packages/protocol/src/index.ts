@@ -1,0 +1,10 @@
+export { ProtocolError } from './errors.js';
+export { WireReader, WireWriter, MAX_LINE, MAX_CHUNK } from './wire.js';
+export {
+  type ErrorTags, type StatsTags, TaggedError,
+  formatErrorTags, formatStatsTags, formatTransferredTags, isRetryable,
+} from './tags.js';
+export {
+  PROTOCOL_VERSION, type DbFingerprint, type HandshakeDecision,
+  decideHandshake, sendHandshake, receiveHandshake, dbMismatchError,
+} from './handshake.js';

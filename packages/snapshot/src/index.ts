@@ -1,0 +1,1 @@
+export { type DiffCommand, type DiffOp, formatCommand, parseCommand, CommandSyntaxError } from './command.js';
