@@ -8,3 +8,4 @@ export {
   PROTOCOL_VERSION, type DbFingerprint, type HandshakeDecision,
   decideHandshake, sendHandshake, receiveHandshake, dbMismatchError,
 } from './handshake.js';
+export { type SessionLog, streamLog, logFailure } from './log.js';
