@@ -1,0 +1,116 @@
+import { writeFileSync } from 'node:fs';
+
+/**
+ * Text written to `~/.smd/config.<endpoint>` by `smd-pull -t` (and any tool) when the
+ * file is missing. It is read by our own shell-subset parser (see config.ts), not
+ * sourced by a shell.
+ */
+export function configTemplate(endpoint: string): string {
+  return `# smd configuration file for the endpoint "${endpoint}".
+#
+# This file uses a small subset of the shell syntax: NAME=value assignments,
+# 'single' and "double" quotes, $VAR and \${VAR} (earlier variables of this file,
+# then the environment), ~ at the start of a value, and \`hostname\`.
+# Other shell constructs (if, for, pipes, ;, other commands) are refused.
+# Values that are lists are separated by spaces: write a space inside a name
+# as %20.
+
+# The host holding the other copy of the mailbox, as given to ssh. The best
+# is an alias of ~/.ssh/config, for example:
+#   Host smd-server-${endpoint}
+#     BatchMode yes
+#     Compression yes
+#     Hostname your.real.server.name
+#     User you
+SERVERNAME=smd-server-${endpoint}
+
+# A name identifying this client; it is part of the name of the db-file on
+# both hosts, so every client of the same server must use a different one.
+CLIENTNAME=\`hostname\`-${endpoint}
+
+# The mailbox(es) to synchronize, relative to $HOME, with the same path on
+# both hosts. Several roots are separated by spaces.
+MAILBOX="Mail/"
+
+# When the two hosts use different names for the folders, leave MAILBOX
+# empty and set ALL FOUR of the following variables instead: the two roots
+# and two translators (commands reading a folder name per line and writing
+# the translated one; see smd-translate).
+#MAILBOX=""
+#MAILBOX_LOCAL="Mail/"
+#MAILBOX_REMOTE="Maildir/"
+#TRANSLATOR_LR="smd-translate -m oimap-dovecot -d LR ${endpoint}"
+#TRANSLATOR_RL="smd-translate -m oimap-dovecot -d RL ${endpoint}"
+
+# Folders or files to ignore, as shell-like patterns (fnmatch), separated by
+# spaces, matched on both hosts. EXCLUDE_LOCAL and EXCLUDE_REMOTE override it
+# for one side only (no translation is applied to them).
+#EXCLUDE="Mail/.Spam Mail/.Trash"
+#EXCLUDE_LOCAL="Mail/Spam"
+#EXCLUDE_REMOTE="Maildir/.Spam"
+
+# Extra options for the programs. SMDCLIENTOPTS="-l" together with
+# SERVERNAME=localhost synchronizes two mailboxes of this same account
+# without ssh; SMDSERVEROPTS="-n" never propagates deletions.
+#SMDCLIENTOPTS=""
+#SMDSERVEROPTS=""
+
+# The ssh command (words separated by spaces) and the transport: "ssh" runs
+# that command; "ssh2" uses the built-in SSH client instead.
+#SSH="ssh"
+#TRANSPORT=ssh
+
+# DEBUG=true logs the whole traffic (mails included!) in ~/.smd/log/.
+#DEBUG=true
+`;
+}
+
+/** Text of `~/.smd/loop` written by `smd-loop` when missing. */
+export function loopTemplate(): string {
+  return `# smd-loop configuration file
+#
+# Lines starting with # are comments. Each other line has three fields:
+# how often (in minutes) to pull, how often to push, and the endpoint name.
+# 0 disables that direction. Example: pull every 3 minutes, push every 10.
+#
+# pull-minutes push-minutes endpoint
+3 10 default
+`;
+}
+
+/** Text of `~/.smd/hooks/README`. */
+export function hooksReadme(): string {
+  return `smd hooks
+=========
+
+Every executable file in
+
+  pre-pull.d/   post-pull.d/   pre-push.d/   post-push.d/
+
+is run, in the order of its name (byte order; files whose name starts with a
+dot are ignored), by smd-pull/smd-push as
+
+  HOOK pre|post pull|push ENDPOINT STATUS
+
+STATUS is 0 for pre hooks and the final status (0 success, 1 failure) for post
+hooks. Their output goes to ~/.smd/log/client.ENDPOINT.log. Pre hooks run
+after the configuration is read and the lock taken, before the transfer; post
+hooks run before the final report.
+
+Hooks should not fail: a failing hook aborts smd-pull/smd-push.
+`;
+}
+
+/**
+ * Writes a template to `path` unless the file exists (then returns false). The file is
+ * created with mode 0600.
+ */
+export function writeTemplate(path: string, text: string): boolean {
+  try {
+    writeFileSync(path, text, { flag: 'wx', mode: 0o600 });
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+}
