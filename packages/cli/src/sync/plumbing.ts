@@ -1,0 +1,45 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { Transform, type Readable, type Writable } from 'node:stream';
+
+/** A pass-through that also appends every byte to `path` (the DEBUG traffic logs). */
+export function teeTo(path: string): Transform & { log: WriteStream } {
+  const log = createWriteStream(path, { flags: 'w', mode: 0o600 });
+  log.on('error', () => { /* a full disk must not break the sync */ });
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      if (log.write(chunk)) done(null, chunk);
+      else log.once('drain', () => done(null, chunk));
+    },
+    flush(done) { log.end(done); },
+  });
+  return Object.assign(t, { log });
+}
+
+/** Connects `from` to `to`, optionally through a tee; broken pipes are not fatal (the exit codes tell). */
+export function connect(from: Readable, to: Writable, tee: string | null): void {
+  const swallow = (): void => { /* EPIPE & co: the other side is gone */ };
+  from.on('error', swallow);
+  to.on('error', swallow);
+  if (tee === null) {
+    from.pipe(to);
+    return;
+  }
+  const t = teeTo(tee);
+  t.on('error', swallow);
+  from.pipe(t).pipe(to);
+}
+
+/** Calls `onLine` for every complete line of `stream` (a log). */
+export function eachLine(stream: Readable, onLine: (line: string) => void): Promise<void> {
+  return new Promise((resolve) => {
+    let rest = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => {
+      const parts = (rest + d).split('\n');
+      rest = parts.pop() ?? '';
+      for (const p of parts) onLine(p);
+    });
+    stream.on('error', () => resolve());
+    stream.on('end', () => { if (rest !== '') onLine(rest); resolve(); });
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * The report smd-pull / smd-push print at the end (upstream 6.4), computed
+ * from the two programs' logs. Pure: logs in, lines out.
+ */
+export interface ReportInput {
+  direction: 'pull' | 'push';
+  endpoint: string;
+  serverName: string;
+  /** the run failed (a program, ssh or a hook) */
+  failed: boolean;
+  verbose: boolean;
+  showTags: boolean;
+  /** lines of the remote program's log (server.<endpoint>.log) */
+  remoteLog: readonly string[];
+  /** lines of the local program's log (client.<endpoint>.log) */
+  localLog: readonly string[];
+}
+
+export interface Report {
+  lines: string[];
+  /** the stats TAGS line of the client, if any */
+  stats: Stats | null;
+}
+
+export interface Stats {
+  newMails: number;
+  delMails: number;
+  bytesReceived: number;
+  patchBytes: number;
+}
+
+const SYNTHETIC_NETWORK_TAGS = 'TAGS: error::context(ssh) probable-cause(network) human-intervention(avoidable) suggested-actions(retry)';
+
+export function programs(direction: 'pull' | 'push'): { local: string; remote: string; inverse: string } {
+  return direction === 'pull'
+    ? { local: 'smd-client', remote: 'smd-server', inverse: 'smd-push' }
+    : { local: 'smd-server', remote: 'smd-client', inverse: 'smd-pull' };
+}
+
+export function parseStats(line: string): Stats | null {
+  const m = /^TAGS: stats::new-mails\((\d+)\), del-mails\((\d+)\), bytes-received\((\d+)\), xdelta-received\((\d+)\)/.exec(line);
+  return m ? { newMails: Number(m[1]), delMails: Number(m[2]), bytesReceived: Number(m[3]), patchBytes: Number(m[4]) } : null;
+}
+
+export function buildReport(r: ReportInput): Report {
+  const p = programs(r.direction);
+  const out: string[] = [];
+  const subst = (l: string): string => l.replaceAll('@@INVERSECOMMAND@@', p.inverse).replaceAll('@@ENDPOINT@@', r.endpoint);
+  if (r.verbose) {
+    for (const l of [...r.remoteLog, ...r.localLog]) if (l.startsWith('INFO: ')) out.push(l.slice(6));
+  }
+  if (r.failed) {
+    for (const l of r.remoteLog) {
+      if (l.startsWith('ERROR')) out.push(`${p.remote}: ${subst(l)}`);
+      else if (l.startsWith('ssh:')) out.push(`${p.remote}: ERROR: ${l}`);
+    }
+    for (const l of r.localLog) if (l.startsWith('ERROR')) out.push(`${p.local}: ${subst(l)}`);
+  }
+  const remoteTags = r.remoteLog.filter((l) => l.startsWith('TAGS:'));
+  const localTags = r.localLog.filter((l) => l.startsWith('TAGS:'));
+  if (r.showTags) {
+    if (remoteTags.length === 0 && localTags.length === 0) {
+      for (const l of r.remoteLog) out.push(l);
+      for (const l of r.localLog) out.push(l);
+      out.push(`${r.endpoint}: ${p.remote}@${r.serverName}: ${SYNTHETIC_NETWORK_TAGS}`);
+    } else {
+      for (const l of remoteTags) out.push(`${r.endpoint}: ${p.remote}@${r.serverName}: ${subst(l)}`);
+      for (const l of localTags) out.push(`${r.endpoint}: ${p.local}@localhost: ${subst(l)}`);
+    }
+  }
+  const clientTags = r.direction === 'pull' ? localTags : remoteTags;
+  let stats: Stats | null = null;
+  for (const l of clientTags) stats = parseStats(l) ?? stats;
+  return { lines: out, stats };
+}
+
+/** The one summary line every run ends with. */
+export function summaryLine(direction: 'pull' | 'push', endpoint: string, failed: boolean, stats: Stats | null, seconds: number): string {
+  const who = `smd-${direction} ${endpoint}`;
+  if (failed) return `${who}: FAILED after ${seconds.toFixed(1)} s (details above and in ~/.smd/log/)`;
+  if (stats === null) return `${who}: done in ${seconds.toFixed(1)} s`;
+  return `${who}: done in ${seconds.toFixed(1)} s: ${stats.newMails} new, ${stats.delMails} deleted, ${formatBytes(stats.bytesReceived)} received`;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(n / 1024 / 1024 / 1024).toFixed(2)} GiB`;
+}
