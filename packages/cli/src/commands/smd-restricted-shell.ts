@@ -117,11 +117,13 @@ export function allowedProgram(word: string, binDir: string): Program | null {
 
 function checkPathArgument(a: string, what: string): void {
   if (a === '') throw new RefusedError(`empty ${what}`);
-  if (isAbsolute(a)) throw new RefusedError(`${what} "${a}" is an absolute path`);
-  if (a.split('/').includes('..') || a.split('/').some((p) => decodeURIComponentSafe(p) === '..')) throw new RefusedError(`${what} "${a}" contains ..`);
+  // mailbox arguments are %-decoded by the programs (mddiff): check both forms
+  const d = decodePercent(a);
+  if (isAbsolute(a) || isAbsolute(d)) throw new RefusedError(`${what} "${a}" is an absolute path`);
+  if (a.split('/').includes('..') || d.split('/').includes('..')) throw new RefusedError(`${what} "${a}" contains ..`);
 }
 
-function decodeURIComponentSafe(s: string): string {
+function decodePercent(s: string): string {
   return s.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
