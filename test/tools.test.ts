@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync } from 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { splitCommandLine, checkArguments, allowedProgram, RefusedError } from '../packages/cli/src/commands/smd-restricted-shell.ts';
+import { splitCommandLine, checkArguments, allowedProgram, RefusedError } from '@smd/cli/commands/smd-restricted-shell';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin');
