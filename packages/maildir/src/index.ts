@@ -1,3 +1,10 @@
 export { type ByteString, fsPath, fromBytes, fromUtf8, toUtf8 } from './bytes.js';
 export { encodeName, decodeName, decodeArgument, NameEncodingError } from './encoding.js';
 export { type MessageHashes, MessageHasher, hashMessage, sha1, EMPTY_SHA1 } from './hash.js';
+export { fnmatch, fnmatchToRegExp } from './fnmatch.js';
+export {
+  type Candidate, type WalkOptions, MaildirWalkError, walkMaildir, walkMailFolders, findRenamed,
+  stripOneSlash, isNotAMessageName, listDirectory,
+} from './walk.js';
+export { type MessageFile, readMessageFile } from './read.js';
+export { AtomicFileWriter, writeFileAtomic, fsyncDir } from './atomic.js';

@@ -1,0 +1,215 @@
+import { opendirSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { type ByteString, fsPath, toUtf8 } from './bytes.js';
+import { fnmatchToRegExp } from './fnmatch.js';
+
+/** A fatal problem of the tree walk: the scan cannot be trusted (upstream prints ERROR). */
+export class MaildirWalkError extends Error {
+  constructor(message: string, readonly path: ByteString) {
+    super(message);
+    this.name = 'MaildirWalkError';
+  }
+}
+
+/** A file that may be a message: a regular file in a directory named `cur` or `new`. */
+export interface Candidate {
+  /** `<dir>/<entry>`, the name recorded in the db-file and printed in the diff. */
+  readonly path: ByteString;
+  readonly dir: ByteString;
+  readonly entry: ByteString;
+}
+
+export interface WalkOptions {
+  /** fnmatch(3) globs (flags 0) tested against every directory path, root included. */
+  excludes?: readonly ByteString[];
+  /** Non-fatal problems (entry skipped), human readable. */
+  onWarning?: (message: string) => void;
+  /** Details (`-v`), human readable. */
+  onDebug?: (message: string) => void;
+}
+
+/** Strips one trailing '/', as upstream does with every root argument. */
+export function stripOneSlash(root: ByteString): ByteString {
+  return root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root;
+}
+
+/**
+ * Files in cur/new that are never messages even if upstream would read them:
+ * dot-files, Maildir++/Dovecot/Courier bookkeeping files.
+ */
+export function isNotAMessageName(entry: ByteString): boolean {
+  return entry.charCodeAt(0) === 0x2e /* . */ || entry === 'maildirfolder' || entry.startsWith('dovecot')
+    || entry === 'subscriptions';
+}
+
+/** Directories never descended into. */
+function isSkippedDir(entry: ByteString): boolean {
+  return entry === 'tmp' || entry === '.' || entry === '..' || entry === '.notmuch';
+}
+
+function isMailDir(dir: ByteString): boolean {
+  const s = dir.lastIndexOf('/');
+  const base = s < 0 ? dir : dir.slice(s + 1);
+  return base === 'cur' || base === 'new';
+}
+
+function describe(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err?.code ?? err?.message ?? String(e);
+}
+
+const KIND_FILE = 1;
+const KIND_DIR = 2;
+const KIND_LINK = 3;
+
+/** Lists a directory in readdir order (not sorted, unlike readdirSync). */
+export function listDirectory(dir: ByteString): { names: ByteString[]; kinds: Uint8Array } {
+  const d = opendirSync(fsPath(dir), { encoding: 'latin1', bufferSize: 1024 } as never);
+  const names: ByteString[] = [];
+  const kinds: number[] = [];
+  try {
+    let e: Dirent | null;
+    while ((e = d.readSync()) !== null) {
+      names.push(e.name as unknown as string);
+      kinds.push(e.isFile() ? KIND_FILE : e.isDirectory() ? KIND_DIR : e.isSymbolicLink() ? KIND_LINK : 0);
+    }
+  } finally {
+    d.closeSync();
+  }
+  return { names, kinds: Uint8Array.from(kinds) };
+}
+
+class Walker {
+  private readonly excludes: RegExp[];
+  private readonly warn: (m: string) => void;
+  private readonly debug: (m: string) => void;
+  /** dev:ino of the directories on the current path (symlink loop detection). */
+  private readonly onPath = new Set<string>();
+
+  constructor(opts: WalkOptions, private readonly listOnly: boolean) {
+    this.excludes = (opts.excludes ?? []).map(fnmatchToRegExp);
+    this.warn = opts.onWarning ?? (() => {});
+    this.debug = opts.onDebug ?? (() => {});
+  }
+
+  excluded(dir: ByteString): boolean {
+    for (const re of this.excludes) if (re.test(dir)) return true;
+    return false;
+  }
+
+  *root(rootArg: ByteString): Generator<Candidate | ByteString> {
+    const root = stripOneSlash(rootArg);
+    let st: Stats;
+    try {
+      st = statSync(fsPath(root));
+    } catch (e) {
+      throw new MaildirWalkError(`Unable to stat ${toUtf8(root)}: ${describe(e)}`, root);
+    }
+    if (!st.isDirectory()) throw new MaildirWalkError(`${toUtf8(root)} is not a directory`, root);
+    yield* this.dir(root, st);
+  }
+
+  private *dir(dir: ByteString, st: Stats): Generator<Candidate | ByteString> {
+    if (this.excluded(dir)) { this.debug(`excluding ${toUtf8(dir)}`); return; }
+    const mail = isMailDir(dir);
+    if (this.listOnly && mail) { yield dir; return; }
+    let list: { names: ByteString[]; kinds: Uint8Array };
+    try {
+      list = listDirectory(dir);
+    } catch (e) {
+      // Its messages would turn into DELETEs: the whole scan must fail.
+      throw new MaildirWalkError(`Unable to open directory ${toUtf8(dir)}: ${describe(e)}`, dir);
+    }
+    const key = `${st.dev}:${st.ino}`;
+    this.onPath.add(key);
+    try {
+      const { names, kinds } = list;
+      for (let i = 0; i < names.length; i++) {
+        const entry = names[i];
+        const kind = kinds[i];
+        if (kind === KIND_FILE) {
+          if (!mail || this.listOnly) continue;
+          const path = `${dir}/${entry}`;
+          if (isNotAMessageName(entry)) { this.debug(`skipping ${toUtf8(path)}: not a message file`); continue; }
+          if (entry.includes('\n') || entry.includes('\r')) {
+            this.warn(`skipping ${JSON.stringify(toUtf8(path))}: a name with a newline cannot be synchronized`);
+            continue;
+          }
+          yield { path, dir, entry };
+        } else if (kind === KIND_DIR || kind === KIND_LINK) {
+          if (isSkippedDir(entry)) continue;
+          const path = `${dir}/${entry}`;
+          let cst: Stats | undefined;
+          try {
+            cst = statSync(fsPath(path), { throwIfNoEntry: false });
+          } catch (e) {
+            if (kind === KIND_LINK) { this.warn(`skipping symlink ${toUtf8(path)}: ${describe(e)}`); continue; }
+            throw new MaildirWalkError(`Unable to open directory ${toUtf8(path)}: ${describe(e)}`, path);
+          }
+          if (cst === undefined) {
+            if (kind === KIND_LINK) { this.warn(`skipping dangling symlink ${toUtf8(path)}`); continue; }
+            // Vanished while we walk: a folder being renamed; its messages must not become DELETEs.
+            throw new MaildirWalkError(`Unable to open directory ${toUtf8(path)}: ENOENT`, path);
+          }
+          if (!cst.isDirectory()) {
+            if (kind === KIND_LINK) this.warn(`skipping symlink ${toUtf8(path)}: it does not point to a directory`);
+            continue;
+          }
+          if (this.onPath.has(`${cst.dev}:${cst.ino}`)) {
+            this.warn(`skipping ${toUtf8(path)}: symlink loop`);
+            continue;
+          }
+          yield* this.dir(path, cst);
+        }
+      }
+    } finally {
+      this.onPath.delete(key);
+    }
+  }
+}
+
+/**
+ * Walks Maildir trees as upstream mddiff does (roots in argument order, one
+ * trailing '/' stripped, readdir order, `tmp` never entered, excludes tested
+ * on every directory) and yields the candidate message files. Throws
+ * MaildirWalkError for a missing/unreadable root or folder.
+ */
+export function* walkMaildir(roots: readonly ByteString[], opts: WalkOptions = {}): Generator<Candidate> {
+  const w = new Walker(opts, false);
+  for (const r of roots) yield* w.root(r) as Generator<Candidate>;
+}
+
+/** `mddiff -l`: the `cur`/`new` directories of the trees, in walk order. */
+export function* walkMailFolders(roots: readonly ByteString[], opts: WalkOptions = {}): Generator<ByteString> {
+  const w = new Walker(opts, true);
+  for (const r of roots) yield* w.root(r) as Generator<ByteString>;
+}
+
+/** The Maildir "unique" part of a file name (before the ':2,flags' info). */
+function uniquePart(entry: ByteString): ByteString {
+  const c = entry.indexOf(':');
+  return c < 0 ? entry : entry.slice(0, c);
+}
+
+/**
+ * A candidate vanished between readdir and open: a mail program probably
+ * renamed it (flag change, new/ -> cur/). Re-lists its directory (and the
+ * sibling `cur` of a `new`) and returns the paths of regular files with the
+ * same unique part, other than itself.
+ */
+export function findRenamed(c: Candidate): ByteString[] {
+  const want = uniquePart(c.entry);
+  const dirs = [c.dir];
+  if (c.dir.endsWith('/new') || c.dir === 'new') dirs.push(c.dir.slice(0, -3) + 'cur');
+  const out: ByteString[] = [];
+  for (const d of dirs) {
+    let list: { names: ByteString[]; kinds: Uint8Array };
+    try { list = listDirectory(d); } catch { continue; }
+    for (let i = 0; i < list.names.length; i++) {
+      const n = list.names[i];
+      if (list.kinds[i] !== KIND_FILE || n === c.entry || isNotAMessageName(n)) continue;
+      if (n.includes('\n') || n.includes('\r')) continue;
+      if (uniquePart(n) === want) out.push(`${d}/${n}`);
+    }
+  }
+  return out;
+}
