@@ -1,1 +1,48 @@
-export {};
+import { TransportError } from './errors.js';
+import { remoteCommandLine, shellQuote } from './shell.js';
+import { spawnRemote } from './spawned.js';
+import { startSsh2 } from './ssh2-client.js';
+import type { RemoteProcess, TransportSpec } from './types.js';
+
+export { TransportError, type TransportErrorKind } from './errors.js';
+export type { RemoteExit, RemoteProcess, TransportSpec } from './types.js';
+export { shellQuote, remoteCommandLine, splitShellWords, resolveSshCommand, findOnPath } from './shell.js';
+export { teeRemote, type TeeLogs, type TeedRemoteProcess } from './tee.js';
+export { resolveSshHost, type SshHostConfig, type ResolveOptions } from './ssh-config.js';
+export {
+  fingerprintSha256, keyBlobType, knownHostsName, readKnownHosts, checkHostKey, hostFieldMatches,
+  type KnownHostsEntry, type HostKeyVerdict,
+} from './known-hosts.js';
+export { ssh2HostConfig } from './ssh2-client.js';
+
+/**
+ * Starts the remote program `argv` (argv[0] = program path) through the
+ * transport and resolves once it runs (ssh2: once the exec channel is open).
+ * Rejects with a TransportError when it cannot be started.
+ */
+export async function startRemote(spec: TransportSpec, argv: string[]): Promise<RemoteProcess> {
+  if (argv.length === 0) throw new TransportError('config', 'no remote command given');
+  switch (spec.kind) {
+    case 'local':
+      return spawnRemote(argv[0]!, argv.slice(1), {
+        cwd: spec.cwd, env: spec.env, description: argv.map(shellQuote).join(' '), what: 'the program',
+      });
+    case 'ssh': {
+      if (spec.command.length === 0) throw new TransportError('config', 'empty ssh command');
+      if (spec.host === '' || spec.host.startsWith('-')) {
+        throw new TransportError('config', `bad ssh destination ${JSON.stringify(spec.host)} (it must not start with "-")`);
+      }
+      const line = remoteCommandLine(argv);
+      const args = [...spec.command.slice(1), spec.host, line];
+      return spawnRemote(spec.command[0]!, args, {
+        env: spec.env, failureCode: 255, description: [spec.command[0]!, ...args].map(shellQuote).join(' '), what: 'ssh',
+      });
+    }
+    case 'ssh2':
+      return startSsh2(spec, argv);
+    default: {
+      const never: never = spec;
+      throw new TransportError('config', `unknown transport ${JSON.stringify(never)}`);
+    }
+  }
+}
