@@ -1,0 +1,205 @@
+import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync, constants } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
+import { type ByteString, AtomicFileWriter, fsyncDir, sha1, writeFileAtomic } from '@smd/maildir';
+
+/** A db-file that cannot be used (malformed line, bad .mtime, unreadable). */
+export class DbFileError extends Error {
+  constructor(message: string, readonly file: string, readonly line?: number) {
+    super(message);
+    this.name = 'DbFileError';
+  }
+}
+
+/**
+ * The entries of a db-file, in file order, as parallel arrays (a
+ * 1,000,000-line db-file must not cost an object per line).
+ */
+export interface DbEntries {
+  readonly names: ByteString[];
+  readonly headers: string[];
+  readonly bodies: string[];
+}
+
+export interface LoadedDb extends DbEntries {
+  /** SHA-1 of the whole file (the protocol's db fingerprint; validates the stat cache). */
+  readonly sha1: string;
+}
+
+const HEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
+for (let i = 0; i < 6; i++) { HEX[0x61 + i] = 10 + i; HEX[0x41 + i] = 10 + i; }
+
+function isHex40(buf: Buffer, start: number): boolean {
+  for (let i = start; i < start + 40; i++) if (HEX[buf[i]] < 0) return false;
+  return true;
+}
+
+/**
+ * Streams a file line by line with one buffer (lines never become one giant
+ * string). `onLine(buf, start, end, lineNo)`: bytes [start,end) without '\n'.
+ * Returns the SHA-1 of the whole file.
+ */
+export function forEachLine(file: string, onLine: (buf: Buffer, start: number, end: number, lineNo: number) => void): string {
+  const fd = openSync(file, constants.O_RDONLY);
+  const hash = createHash('sha1');
+  let buf = Buffer.allocUnsafe(1 << 20);
+  let have = 0;
+  let lineNo = 0;
+  try {
+    for (;;) {
+      if (have === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
+      }
+      const n = readSync(fd, buf, have, buf.length - have, null);
+      if (n > 0) hash.update(buf.subarray(have, have + n));
+      const end = have + n;
+      let start = 0;
+      for (;;) {
+        const nl = buf.indexOf(0x0a, start);
+        if (nl < 0 || nl >= end) break;
+        onLine(buf, start, nl, ++lineNo);
+        start = nl + 1;
+      }
+      if (n <= 0) {
+        if (start < end) onLine(buf, start, end, ++lineNo);
+        break;
+      }
+      buf.copy(buf, 0, start, end);
+      have = end - start;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Reads a db-file (upstream 2.7): lines `<hsha> <bsha> <name>`, the name raw,
+ * everything after the second space up to '\n'. Returns null if it does not
+ * exist. Throws DbFileError for a malformed line.
+ */
+export function readDbFile(file: string): LoadedDb | null {
+  if (!existsSync(file)) return null;
+  const names: ByteString[] = [];
+  const headers: string[] = [];
+  const bodies: string[] = [];
+  let digest: string;
+  try {
+    digest = forEachLine(file, (buf, s, e, lineNo) => {
+      const len = e - s;
+      if (len < 83 || buf[s + 40] !== 0x20 || buf[s + 81] !== 0x20 || !isHex40(buf, s) || !isHex40(buf, s + 41)) {
+        const fields = buf.toString('latin1', s, e).split(/[ \t]+/).filter((x) => x !== '').length;
+        const why = fields < 3 ? `${fields} != 3 fields` : 'invalid SHA-1';
+        throw new DbFileError(`${file}: malformed line ${lineNo}: ${why}. Please remove this db file.`, file, lineNo);
+      }
+      headers.push(buf.toString('latin1', s, s + 40).toLowerCase());
+      bodies.push(buf.toString('latin1', s + 41, s + 81).toLowerCase());
+      names.push(buf.toString('latin1', s + 82, e));
+    });
+  } catch (e) {
+    if (e instanceof DbFileError) throw e;
+    throw new DbFileError(`${file}: cannot read: ${(e as Error).message}`, file);
+  }
+  return { names, headers, bodies, sha1: digest };
+}
+
+/** `F.mtime`: decimal Unix seconds. null if missing. */
+export function readDbMtime(db: string): number | null {
+  const f = `${db}.mtime`;
+  let text: string;
+  try {
+    text = readFileSync(f, 'latin1');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new DbFileError(`${f}: cannot read: ${(e as Error).message}`, f);
+  }
+  const t = text.trim();
+  if (!/^\d+$/.test(t)) throw new DbFileError(`${f}: malformed mtime file. Please remove this db file.`, f);
+  return Number(t);
+}
+
+/** One line of a db-file. */
+export function dbLine(header: string, body: string, name: ByteString): ByteString {
+  return `${header} ${body} ${name}\n`;
+}
+
+/**
+ * Writes `F.new` (and `F.mtime.new` with `mtime`) atomically and durably.
+ * `lines` yields the ByteString lines (with '\n'). Returns the SHA-1 of F.new.
+ */
+export function writeDbNew(db: string, lines: Iterable<ByteString>, mtime: number): string {
+  const hash = createHash('sha1');
+  const w = new AtomicFileWriter(`${db}.new`);
+  try {
+    for (const l of lines) { w.write(l); hash.update(l, 'latin1'); }
+    w.commit();
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+  writeFileAtomic(`${db}.mtime.new`, String(mtime));
+  return hash.digest('hex');
+}
+
+function renameIfExists(from: string, to: string): boolean {
+  try {
+    renameSync(from, to);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/**
+ * Makes the result of a scan the db: `F.new` → F, then `F.mtime.new` →
+ * `F.mtime` (in this order: a crash in between leaves an older lastcheck,
+ * which only costs re-reading), then the stat cache; fsyncs the directory.
+ */
+export function commitDbFile(db: string): void {
+  renameSync(`${db}.new`, db);
+  renameIfExists(`${db}.mtime.new`, `${db}.mtime`);
+  renameIfExists(`${db}.stat-cache.new`, `${db}.stat-cache`);
+  fsyncDir(dirname(db));
+}
+
+/** Removes what a scan wrote (`F.new`, `F.mtime.new`, the new stat cache), if present. */
+export function discardDbNew(db: string): void {
+  for (const f of [`${db}.new`, `${db}.mtime.new`, `${db}.stat-cache.new`]) {
+    try { unlinkSync(f); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+  }
+}
+
+function sha1File(file: string): string | null {
+  if (!existsSync(file)) return null;
+  return forEachLine(file, () => {});
+}
+
+/**
+ * The protocol's fingerprints: SHA-1 of F (F is created empty if missing,
+ * unless `create` is false: then the SHA-1 of nothing) and of F.new (null if
+ * there is none).
+ */
+export function dbFingerprint(db: string, opts: { create?: boolean } = {}): { db: string; dbNew: string | null } {
+  let d = sha1File(db);
+  if (d === null) {
+    if (opts.create !== false) writeFileSync(db, '', { flag: 'a' });
+    d = sha1('');
+  }
+  return { db: d, dbNew: sha1File(`${db}.new`) };
+}
+
+/**
+ * The db-file name both sides derive (upstream section 4):
+ * `<home>/.smd/<endpoint>__<mailboxes>.db.txt`, endpoint with one trailing '/'
+ * removed and '/' → '_'; mailboxes joined by '__', one trailing '/' removed,
+ * '/' and '%' → '_'.
+ */
+export function dbFileName(home: string, endpoint: string, mailboxes: string[]): string {
+  const ep = endpoint.replace(/\/$/, '').replace(/\//g, '_');
+  const mb = mailboxes.join('__').replace(/\/$/, '').replace(/[/%]/g, '_');
+  return `${home}/.smd/${ep}__${mb}.db.txt`;
+}
