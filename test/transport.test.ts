@@ -1,0 +1,417 @@
+import t from 'tap';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  startRemote, teeRemote, resolveSshCommand, shellQuote, splitShellWords, remoteCommandLine, TransportError,
+  resolveSshHost, hostFieldMatches, fingerprintSha256,
+  type RemoteProcess, type RemoteExit, type TransportSpec,
+} from '@smd/transport';
+import { startSshd, type TestSshd } from './helpers/sshd.js';
+
+// ---------------------------------------------------------------- helpers
+
+function collect(s: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    s.on('data', (b: Buffer) => parts.push(b));
+    s.once('end', () => resolve(Buffer.concat(parts)));
+    s.once('error', reject);
+  });
+}
+
+interface Ran { stdout: Buffer; stderr: string; exit: RemoteExit }
+
+/** Runs argv through the transport, feeding `input` (then EOF), collecting everything. */
+async function run(spec: TransportSpec, argv: string[], input: Buffer = Buffer.alloc(0)): Promise<Ran> {
+  const r = await startRemote(spec, argv);
+  return finish(r, input);
+}
+
+async function finish(r: RemoteProcess, input: Buffer = Buffer.alloc(0)): Promise<Ran> {
+  const out = collect(r.stdout);
+  const err = collect(r.stderr);
+  r.stdin.end(input);
+  const exit = await r.exit;
+  return { stdout: await out, stderr: (await err).toString(), exit };
+}
+
+async function rejects(p: Promise<unknown>): Promise<TransportError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof TransportError) return e;
+    throw e;
+  }
+  throw new Error('expected a TransportError');
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** Arguments that a naive `ssh host cmd args...` would mangle or execute. */
+const NASTY = [
+  'plain', 'with space', "it's", '"double"', '$HOME', '${PATH}', 'a&b', 'x;touch /tmp/smd-pwned', '*', '`id`', '$(id)',
+  '', '  ', 'line\nbreak', '-n', 'back\\slash', '~', 'é ü', 'tab\there', '|', '>out', "'", "''",
+];
+/** Remote program printing each argument followed by NUL. */
+const PRINT_ARGS = ['printf', '%s\\0'];
+const splitNul = (b: Buffer): string[] => { const s = b.toString('utf8'); return s === '' ? [] : s.slice(0, -1).split('\0'); };
+
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+// ---------------------------------------------------------------- pure parts
+
+t.test('shell quoting and ssh command resolution', async (t) => {
+  t.equal(shellQuote('Mail/cur'), 'Mail/cur');
+  t.equal(shellQuote(''), "''");
+  t.equal(shellQuote("it's"), "'it'\\''s'");
+  t.equal(shellQuote('a b'), "'a b'");
+  t.equal(remoteCommandLine(['/x/smd-server', '--exclude', 'Mail/.Spam*', 'c', 'Mail']), "/x/smd-server --exclude 'Mail/.Spam*' c Mail");
+  // what sh reads back is exactly what went in
+  const back = execFileSync('sh', ['-c', `printf '%s\\0' ${NASTY.map(shellQuote).join(' ')}`]);
+  t.same(splitNul(back), NASTY);
+
+  t.same(splitShellWords('ssh -C  -o ControlMaster=auto'), ['ssh', '-C', '-o', 'ControlMaster=auto']);
+  t.same(splitShellWords(`ssh -o "ControlPath=/tmp/a b" -i 'k e y' x\\ y ""`), ['ssh', '-o', 'ControlPath=/tmp/a b', '-i', 'k e y', 'x y', '']);
+  t.same(splitShellWords('a "b\\"c\\\\d\\x"'), ['a', 'b"c\\d\\x']);
+  t.equal((await rejects(Promise.resolve().then(() => splitShellWords('ssh "x')))).kind, 'config');
+
+  const dir = tempDir('smd-tr-path-');
+  writeFileSync(join(dir, 'fakessh'), '#!/bin/sh\n', { mode: 0o755 });
+  writeFileSync(join(dir, 'notexec'), '', { mode: 0o644 });
+  const PATH = `/nonexistent:${dir}`;
+  t.same(resolveSshCommand({ env: { PATH } }), ['ssh'], 'default ssh (left bare when not on PATH)');
+  t.same(resolveSshCommand({ configValue: 'fakessh -C', env: { PATH } }), [join(dir, 'fakessh'), '-C'], 'config value, bare name found on PATH');
+  t.same(resolveSshCommand({ configValue: 'fakessh -C', env: { PATH, SMD_SSH: "/opt/ssh -o 'A=b c'" } }), ['/opt/ssh', '-o', 'A=b c'], 'SMD_SSH wins');
+  t.same(resolveSshCommand({ configValue: 'fakessh', env: { PATH, SMD_SSH: '  ' } }), [join(dir, 'fakessh')], 'blank SMD_SSH ignored');
+  t.same(resolveSshCommand({ configValue: 'notexec', env: { PATH } }), ['notexec'], 'not executable: not picked');
+  t.equal((await rejects(Promise.resolve().then(() => resolveSshCommand({ configValue: "ssh 'x", env: {} })))).kind, 'config');
+});
+
+t.test('ssh_config and known_hosts parsing', async (t) => {
+  const dir = tempDir('smd-tr-cfg-');
+  const cfg = join(dir, 'config');
+  writeFileSync(join(dir, 'extra.conf'), 'Host inc\n  HostName included.example\n');
+  writeFileSync(cfg, [
+    'Include extra*.conf',
+    'Host srv !nope* s?v2',
+    '  HostName real.example',
+    '  Port=2222',
+    '  IdentityFile ~/.ssh/k_%r_%h_%u',
+    '  IdentityFile "/abs/with space"',
+    'Host srv',
+    '  HostName ignored.example',
+    '  User bob',
+    'Host *',
+    '  User alice',
+    '  UserKnownHostsFile ~/kh1 %d/kh2',
+    'Host proxied',
+    '  ProxyJump elsewhere',
+    '',
+  ].join('\n'));
+  const o = { home: '/h', localUser: 'me', files: [cfg] };
+  const c = resolveSshHost('srv', o);
+  t.equal(c.hostName, 'real.example');
+  t.equal(c.port, 2222);
+  t.equal(c.user, 'bob', 'first value wins');
+  t.same(c.identityFiles, ['/h/.ssh/k_bob_real.example_me', '/abs/with space']);
+  t.same(c.userKnownHostsFiles, ['/h/kh1', '/h/kh2']);
+  t.equal(resolveSshHost('sxv2', o).hostName, 'real.example', '? wildcard');
+  t.equal(resolveSshHost('nopesrv', o).hostName, 'nopesrv');
+  t.equal(resolveSshHost('carol@srv', o).user, 'carol', 'user@ wins');
+  t.equal(resolveSshHost('other', o).user, 'alice');
+  t.equal(resolveSshHost('other', o).port, 22);
+  t.same(resolveSshHost('other', o).identityFiles, []);
+  t.equal(resolveSshHost('inc', o).hostName, 'included.example', 'Include with a wildcard');
+  t.equal((await rejects(Promise.resolve().then(() => resolveSshHost('proxied', o)))).kind, 'config', 'ProxyJump is refused, not ignored');
+  t.equal((await rejects(Promise.resolve().then(() => resolveSshHost('-oProxyCommand=x', o)))).kind, 'config');
+
+  t.ok(hostFieldMatches('a.example,[127.0.0.1]:2222', ['[127.0.0.1]:2222']));
+  t.notOk(hostFieldMatches('*.example,!bad.example', ['bad.example']));
+  t.ok(hostFieldMatches('*.example,!bad.example', ['good.example']));
+  t.notOk(hostFieldMatches('[127.0.0.1]:2222', ['127.0.0.1']));
+  const blob = Buffer.from('AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl', 'base64');
+  t.match(fingerprintSha256(blob), /^SHA256:[A-Za-z0-9+/]{43}$/);
+});
+
+// ---------------------------------------------------------------- local
+
+t.test('local transport', async (t) => {
+  const cwd = tempDir('smd-tr-local-');
+  const spec: TransportSpec = { kind: 'local', cwd };
+  const echo = [process.execPath, '-e', `
+    process.stderr.write('cwd=' + process.cwd() + '\\n');
+    process.stdin.pipe(process.stdout);
+    process.stdin.on('end', () => { process.exitCode = Number(process.argv[1] ?? 0); });`];
+  const data = randomBytes(3 << 20);
+  const r = await run(spec, [...echo, '0'], data);
+  t.equal(sha(r.stdout), sha(data), 'round trip');
+  t.equal(r.stderr, `cwd=${cwd}\n`, 'stderr captured; runs in cwd');
+  t.same(r.exit, { code: 0, signal: null, connectionFailed: false });
+  const r3 = await run(spec, [...echo, '3'], Buffer.from('x'));
+  t.equal(r3.exit.code, 3);
+  t.equal(r3.exit.connectionFailed, false);
+  const args = await run(spec, [...PRINT_ARGS, ...NASTY]);
+  t.same(splitNul(args.stdout), NASTY, 'no shell in between');
+  const missing = await rejects(startRemote(spec, [join(cwd, 'no-such-program')]));
+  t.equal(missing.kind, 'spawn');
+  t.match(missing.message, /no-such-program/);
+
+  const sleeper = await startRemote(spec, ['sleep', '30']);
+  sleeper.kill();
+  sleeper.kill();
+  t.same(await sleeper.exit, { code: null, signal: 'SIGTERM', connectionFailed: false }, 'kill');
+});
+
+// ---------------------------------------------------------------- tee
+
+t.test('tee logs exactly the bytes that crossed', async (t) => {
+  const dir = tempDir('smd-tr-tee-');
+  const sent = join(dir, 'c2s.log');
+  const received = join(dir, 'received.log');
+  writeFileSync(received, 'old content\n');
+  // the program answers something different from what it gets: both directions are distinct
+  const prog = [process.execPath, '-e', `
+    const { createHash } = require('node:crypto');
+    const h = createHash('sha1'); let n = 0;
+    process.stdin.on('data', (b) => { h.update(b); n += b.length; process.stdout.write(b.subarray(0, 7)); });
+    process.stdin.on('end', () => process.stdout.write('\\nDONE ' + n + ' ' + h.digest('hex') + '\\n'));`];
+  const r = teeRemote(await startRemote({ kind: 'local', cwd: dir }, prog), { sent, received });
+  const data = randomBytes(2 << 20);
+  // write in pieces, honouring backpressure
+  const out = collect(r.stdout);
+  for (let off = 0; off < data.length; off += 65536) {
+    if (!r.stdin.write(data.subarray(off, off + 65536))) await new Promise((res) => r.stdin.once('drain', res));
+  }
+  r.stdin.end();
+  const got = await out;
+  t.equal((await r.exit).code, 0);
+  await r.logsClosed;
+  t.match(got.toString('latin1'), new RegExp(`DONE ${data.length} ${createHash('sha1').update(data).digest('hex')}\\n$`));
+  t.equal(sha(readFileSync(sent)), sha(data), 'sent log = every byte written');
+  t.equal(sha(readFileSync(received)), sha(got), 'received log = every byte read (truncated first)');
+
+  // append mode
+  const r2 = teeRemote(await startRemote({ kind: 'local', cwd: dir }, ['cat']), { sent, received, mode: 'append' });
+  const got2 = await finish(r2, Buffer.from('more\n'));
+  await r2.logsClosed;
+  t.equal(got2.stdout.toString(), 'more\n');
+  t.equal(sha(readFileSync(sent)), sha(Buffer.concat([data, Buffer.from('more\n')])));
+  t.equal(sha(readFileSync(received)), sha(Buffer.concat([got, Buffer.from('more\n')])));
+});
+
+// ---------------------------------------------------------------- a fake ssh
+
+t.test('system ssh: SMD_SSH and a fake ssh found on PATH', async (t) => {
+  const dir = tempDir('smd-tr-fake-');
+  const record = join(dir, 'args');
+  // A fake ssh: records its arguments, then plays the remote login shell.
+  writeFileSync(join(dir, 'fakessh'), `#!/bin/sh
+: > '${record}'
+for a in "$@"; do printf '%s\\0' "$a" >> '${record}'; done
+for last in "$@"; do :; done
+exec sh -c "$last"
+`, { mode: 0o755 });
+  const env = { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}`, SMD_SSH: `fakessh -o 'Opt=a b'` };
+  const command = resolveSshCommand({ configValue: 'ssh -C', env });
+  t.same(command, [join(dir, 'fakessh'), '-o', 'Opt=a b']);
+  const r = await run({ kind: 'ssh', command, host: 'user@server', env }, [...PRINT_ARGS, ...NASTY]);
+  t.equal(r.exit.code, 0, r.stderr);
+  t.same(splitNul(r.stdout), NASTY, 'every argument arrives intact through the remote shell');
+  const argv = splitNul(readFileSync(record));
+  t.same(argv.slice(0, 3), ['-o', 'Opt=a b', 'user@server'], 'ssh options, then the host, nothing added');
+  t.equal(argv.length, 4, 'the remote command is one argument');
+  t.equal(argv[3], remoteCommandLine([...PRINT_ARGS, ...NASTY]));
+  t.notOk(existsSync('/tmp/smd-pwned'), 'no injection');
+
+  const e = await rejects(startRemote({ kind: 'ssh', command: ['/nonexistent/ssh'], host: 'h' }, ['true']));
+  t.equal(e.kind, 'spawn');
+  const bad = await rejects(startRemote({ kind: 'ssh', command, host: '-oProxyCommand=touch /tmp/x' }, ['true']));
+  t.equal(bad.kind, 'config');
+});
+
+// ---------------------------------------------------------------- real sshd
+
+const sshd: TestSshd = await startSshd();
+t.teardown(() => sshd.stop());
+
+/** Runs `ssh-keygen -lf` to get OpenSSH's own fingerprint of the host key. */
+function opensshFingerprint(pubLine: string): string {
+  const f = join(tempDir('smd-tr-fp-'), 'k.pub');
+  writeFileSync(f, `${pubLine}\n`);
+  return /(SHA256:\S+)/.exec(execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', f]).toString())![1]!;
+}
+
+t.test('system ssh through a real sshd', async (t) => {
+  const env = sshd.env;
+  const command = resolveSshCommand({ env });
+  t.equal(command[0], join(sshd.clientBin, 'ssh'), 'ssh found on the test PATH');
+  const spec: TransportSpec = { kind: 'ssh', command, host: sshd.sshConfigAlias, env };
+
+  const data = randomBytes(5 << 20);
+  const r = await run(spec, ['cat'], data);
+  t.equal(r.exit.code, 0, `${r.stderr}\n${sshd.log()}`);
+  t.equal(sha(r.stdout), sha(data), '5 MiB round trip through cat');
+
+  const a = await run(spec, [...PRINT_ARGS, ...NASTY]);
+  t.same(splitNul(a.stdout), NASTY, 'arguments with spaces, quotes, $, & ... arrive intact');
+  t.notOk(existsSync('/tmp/smd-pwned'), 'no injection');
+
+  const x = await run(spec, ['sh', '-c', 'echo to-stderr >&2; exit 7']);
+  t.same(x.exit, { code: 7, signal: null, connectionFailed: false }, 'remote exit status');
+  t.equal(x.stderr, 'to-stderr\n', 'remote stderr');
+
+  const where = await run(spec, ['sh', '-c', 'printf "%s\\n" "$HOME" "$SMD_TEST_HOME" "$(command -v smd-server)"']);
+  t.same(where.stdout.toString().split('\n').slice(0, 3), [sshd.remoteHome, sshd.remoteHome, join(sshd.remoteBin, 'smd-server')],
+    'remote HOME and PATH come from the helper');
+  const wrapperCwd = readFileSync(join(sshd.remoteBin, 'smd-server'), 'utf8');
+  t.match(wrapperCwd, /cd "\$HOME"/);
+
+  // a refused connection: ssh's own failure is 255
+  const refused = await run({ ...spec, command: [...command, '-o', 'Port=1'] }, ['true']);
+  t.equal(refused.exit.code, 255);
+  t.equal(refused.exit.connectionFailed, true, 'connection failure is flagged');
+  t.match(refused.stderr, /refused|port 1/i, 'ssh error goes to stderr');
+
+  const k = await startRemote(spec, ['sleep', '30']);
+  k.kill();
+  const ke = await k.exit;
+  t.not(ke.code, 0, 'killed');
+});
+
+/** A client HOME for ssh2 variants: its own .ssh/config, keys and known_hosts. */
+function variantHome(opts: { config?: string; knownHosts?: string; keys?: boolean }): string {
+  const home = tempDir('smd-tr-home-');
+  const ssh = join(home, '.ssh');
+  mkdirSync(ssh, { mode: 0o700 });
+  writeFileSync(join(ssh, 'config'), opts.config ?? `Host ${sshd.sshConfigAlias}\n  HostName 127.0.0.1\n  Port ${sshd.port}\n`);
+  writeFileSync(join(ssh, 'known_hosts'), opts.knownHosts ?? `[127.0.0.1]:${sshd.port} ${sshd.hostKeyPub}\n`);
+  if (opts.keys !== false) {
+    copyFileSync(sshd.clientKey, join(ssh, 'id_ed25519'));
+    copyFileSync(`${sshd.clientKey}.pub`, join(ssh, 'id_ed25519.pub'));
+  }
+  return home;
+}
+
+const noAgentEnv = (home: string): NodeJS.ProcessEnv => {
+  const env = { ...sshd.env, HOME: home };
+  delete env.SSH_AUTH_SOCK;
+  return env;
+};
+
+t.test('ssh2 built-in client through the real sshd', async (t) => {
+  const spec: TransportSpec = { kind: 'ssh2', host: sshd.sshConfigAlias, home: sshd.home, env: sshd.env, systemConfig: null };
+  const data = randomBytes(5 << 20);
+  const r = await run(spec, ['cat'], data);
+  t.equal(r.exit.code, 0, `${r.stderr}\n${sshd.log()}`);
+  t.equal(sha(r.stdout), sha(data), '5 MiB round trip (IdentityFile from ~/.ssh/config)');
+
+  const a = await run(spec, [...PRINT_ARGS, ...NASTY]);
+  t.same(splitNul(a.stdout), NASTY, 'arguments arrive intact');
+  const x = await run(spec, ['sh', '-c', 'echo oops >&2; exit 5']);
+  t.same(x.exit, { code: 5, signal: null, connectionFailed: false });
+  t.equal(x.stderr, 'oops\n');
+
+  // HOME defaults to env.HOME; user@ form
+  const viaEnv = await run({ kind: 'ssh2', host: `${userInfo().username}@${sshd.sshConfigAlias}`, env: sshd.env, systemConfig: null }, ['echo', 'hi']);
+  t.equal(viaEnv.stdout.toString(), 'hi\n');
+
+  // default key file (no IdentityFile), hashed known_hosts entry
+  const hashedHome = variantHome({});
+  execFileSync('ssh-keygen', ['-H', '-f', join(hashedHome, '.ssh', 'known_hosts')], { stdio: 'ignore' });
+  const hashed = readFileSync(join(hashedHome, '.ssh', 'known_hosts'), 'utf8');
+  t.match(hashed, /^\|1\|/, 'known_hosts is hashed');
+  const h = await run({ kind: 'ssh2', host: sshd.sshConfigAlias, home: hashedHome, env: noAgentEnv(hashedHome), systemConfig: null }, ['echo', 'hashed']);
+  t.equal(h.stdout.toString(), 'hashed\n', 'hashed entry accepted, default ~/.ssh/id_ed25519 used');
+
+  // host list + comment + other hosts' lines around
+  const listHome = variantHome({
+    knownHosts: `# comment\nother.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n` +
+      `foo.example,[127.0.0.1]:${sshd.port} ${sshd.hostKeyPub}\n`,
+  });
+  const l = await run({ kind: 'ssh2', host: sshd.sshConfigAlias, home: listHome, env: noAgentEnv(listHome), systemConfig: null }, ['true']);
+  t.equal(l.exit.code, 0, 'comma-separated host list');
+
+  const fp = opensshFingerprint(sshd.hostKeyPub);
+
+  // unknown host: refused with the fingerprint and the file
+  const unknownHome = variantHome({ knownHosts: '' });
+  const u = await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: unknownHome, env: noAgentEnv(unknownHome), systemConfig: null }, ['true']));
+  t.equal(u.kind, 'hostkey');
+  t.ok(u.message.includes(fp), `fingerprint ${fp} in: ${u.message}`);
+  t.ok(u.message.includes(join(unknownHome, '.ssh', 'known_hosts')), 'known_hosts path in the message');
+
+  // changed key: refused
+  const otherKey = join(tempDir('smd-tr-k-'), 'k');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', otherKey]);
+  const changedHome = variantHome({ knownHosts: `[127.0.0.1]:${sshd.port} ${readFileSync(`${otherKey}.pub`, 'utf8')}` });
+  const c = await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: changedHome, env: noAgentEnv(changedHome), systemConfig: null }, ['true']));
+  t.equal(c.kind, 'hostkey');
+  t.match(c.message, /CHANGED/);
+  t.ok(c.message.includes(fp), 'presented fingerprint in the message');
+
+  // @revoked wins over a matching line
+  const revokedHome = variantHome({ knownHosts: `[127.0.0.1]:${sshd.port} ${sshd.hostKeyPub}\n@revoked * ${sshd.hostKeyPub}\n` });
+  const rv = await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: revokedHome, env: noAgentEnv(revokedHome), systemConfig: null }, ['true']));
+  t.equal(rv.kind, 'hostkey');
+  t.match(rv.message, /REVOKED/);
+
+  // a key the server does not know: auth error
+  const wrongHome = variantHome({ keys: false });
+  copyFileSync(otherKey, join(wrongHome, '.ssh', 'id_ed25519'));
+  const w = await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: wrongHome, env: noAgentEnv(wrongHome), systemConfig: null }, ['true']));
+  t.equal(w.kind, 'auth', w.message);
+  const none = variantHome({ keys: false });
+  t.equal((await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: none, env: noAgentEnv(none), systemConfig: null }, ['true']))).kind, 'auth');
+
+  // closed port: connect error
+  const closedHome = variantHome({ config: `Host ${sshd.sshConfigAlias}\n  HostName 127.0.0.1\n  Port 1\n` });
+  t.equal((await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: closedHome, env: noAgentEnv(closedHome), systemConfig: null }, ['true']))).kind, 'connect');
+
+  // kill
+  const k = await startRemote(spec, ['sleep', '30']);
+  const kerr = collect(k.stderr);
+  k.kill();
+  const ke = await k.exit;
+  await kerr;
+  t.not(ke.code, 0, 'killed');
+});
+
+t.test('ssh2 with ssh-agent', async (t) => {
+  const dir = tempDir('smd-tr-agent-');
+  const sock = join(dir, 'agent.sock');
+  const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  t.teardown(() => { agent.kill('SIGTERM'); });
+  for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+  execFileSync('ssh-add', ['-q', sshd.clientKey], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+  const home = variantHome({ keys: false }); // no key file at all: only the agent can authenticate
+  const env = { ...noAgentEnv(home), SSH_AUTH_SOCK: sock };
+  const r = await run({ kind: 'ssh2', host: sshd.sshConfigAlias, home, env, systemConfig: null }, ['echo', 'agent']);
+  t.equal(r.stdout.toString(), 'agent\n', r.stderr);
+});
+
+t.test('tee works with remote transports', async (t) => {
+  const dir = tempDir('smd-tr-tee2-');
+  for (const spec of [
+    { kind: 'ssh2', host: sshd.sshConfigAlias, home: sshd.home, env: sshd.env, systemConfig: null },
+    { kind: 'ssh', command: resolveSshCommand({ env: sshd.env }), host: sshd.sshConfigAlias, env: sshd.env },
+  ] as TransportSpec[]) {
+    const sent = join(dir, `${spec.kind}.sent`);
+    const received = join(dir, `${spec.kind}.received`);
+    const data = randomBytes(1 << 20);
+    const r = teeRemote(await startRemote(spec, ['sh', '-c', 'cat; echo END']), { sent, received });
+    const got = await finish(r, data);
+    await r.logsClosed;
+    t.equal(got.exit.code, 0, spec.kind);
+    t.equal(sha(got.stdout), sha(Buffer.concat([data, Buffer.from('END\n')])), `${spec.kind}: flow unchanged`);
+    t.equal(sha(readFileSync(sent)), sha(data), `${spec.kind}: sent log`);
+    t.equal(sha(readFileSync(received)), sha(got.stdout), `${spec.kind}: received log`);
+  }
+});
