@@ -301,7 +301,7 @@ function variantHome(opts: { config?: string; knownHosts?: string; keys?: boolea
 }
 
 const noAgentEnv = (home: string): NodeJS.ProcessEnv => {
-  const env = { ...sshd.env, HOME: home };
+  const env: NodeJS.ProcessEnv = { ...sshd.env, HOME: home };
   delete env.SSH_AUTH_SOCK;
   return env;
 };
