@@ -7,4 +7,5 @@ export {
   stripOneSlash, isNotAMessageName, listDirectory,
 } from './walk.js';
 export { type MessageFile, readMessageFile } from './read.js';
+export { HashPool } from './pool.js';
 export { AtomicFileWriter, writeFileAtomic, fsyncDir } from './atomic.js';

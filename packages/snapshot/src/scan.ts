@@ -1,7 +1,7 @@
 import { statSync, type Stats } from 'node:fs';
 import {
   type ByteString, type Candidate, fsPath, toUtf8, MaildirWalkError, walkMaildir, walkMailFolders,
-  findRenamed, readMessageFile, stripOneSlash,
+  findRenamed, readMessageFile, stripOneSlash, HashPool, type MessageFile,
 } from '@smd/maildir';
 import type { DiffCommand } from './command.js';
 import { DbFileError, readDbFile, readDbMtime, writeDbNew } from './dbfile.js';
@@ -22,6 +22,8 @@ export interface ScanOptions {
   onWarning?: (message: string) => void;
   /** `-v` details, human-readable. */
   onDebug?: (message: string) => void;
+  /** 0: hash on this thread only (default: a worker pool when there are several CPUs and many files to read). */
+  threads?: number;
 }
 
 export interface ScanResult {
@@ -30,14 +32,6 @@ export interface ScanResult {
   /** Is this name a message of the current scan? */
   has(name: ByteString): boolean;
   readonly messages: number;
-}
-
-/** Thrown for problems that end a scan (turned into one ERROR command). */
-export class ScanError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ScanError';
-  }
 }
 
 /** `mddiff -l`: the cur/new folders of the roots, in walk order. Throws MaildirWalkError. */
@@ -96,45 +90,72 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     return byIno;
   };
 
-  /** Processes one candidate; returns a command or null. `retry`: may look for a renamed file. */
-  const process = (c: Candidate, retry: boolean): DiffCommand | null => {
+  type Prepared =
+    | { readonly k: 'unchanged'; readonly o: number; readonly ino: number; readonly size: number; readonly mtimeMs: number }
+    | { readonly k: 'known'; readonly j: number; readonly ino: number; readonly size: number; readonly mtimeMs: number }
+    | { readonly k: 'gone'; readonly o: number }
+    | { readonly k: 'file'; readonly o: number; f: MessageFile | null; readonly ticket: number };
+
+  // Files read on this thread before the worker pool is worth starting.
+  let inline = 0;
+  let pool: HashPool | null = null;
+  const usePool = HashPool.defaultThreads() > 1 && opts.threads !== 0;
+
+  /** Decides what a candidate needs (does not depend on the diff state, so it can run ahead). */
+  const prepare = (c: Candidate, mayPool: boolean): Prepared => {
+    const name = c.path;
+    const o = engine.lookup(name);
+    if (o >= 0 || cache !== null) {
+      let st: Stats | undefined;
+      try { st = statSync(fsPath(name), { throwIfNoEntry: false }); } catch { st = undefined; }
+      if (st === undefined) return { k: 'gone', o };
+      if (o >= 0) {
+        if (cache !== null && !Number.isNaN(cache.ino[o])) {
+          if (cache.ino[o] === st.ino && cache.size[o] === st.size && cache.mtimeMs[o] === st.mtimeMs) {
+            return { k: 'unchanged', o, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+          }
+          // Same name but another file or content (upstream bug B13): re-read it.
+        } else if (lastcheck > mtimeSec(st.mtimeMs)) {
+          return { k: 'unchanged', o, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+        }
+      } else if (cache !== null) {
+        const j = inoIndex().get(st.ino);
+        if (j !== undefined && cache.size[j] === st.size && cache.mtimeMs[j] === st.mtimeMs) {
+          // A renamed file (flag change): same inode, size and mtime, same content.
+          return { k: 'known', j, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+        }
+      }
+    }
+    if (mayPool && usePool && (pool !== null || ++inline > 48)) {
+      pool ??= new HashPool();
+      return { k: 'file', o, f: null, ticket: pool.submit(name) };
+    }
+    return { k: 'file', o, f: readMessageFile(name), ticket: -1 };
+  };
+
+  /** Applies a prepared candidate to the diff, in walk order. */
+  const finish = (c: Candidate, p: Prepared, retry: boolean): DiffCommand | null => {
     const name = c.path;
     if (current.has(name)) return null;
-    let st: Stats | undefined;
-    try {
-      st = statSync(fsPath(name), { throwIfNoEntry: false });
-    } catch (e) {
-      st = undefined;
-    }
-    const o = engine.lookup(name);
-    if (st === undefined) return vanished(c, retry, o);
-    if (o >= 0) {
-      const cached = cache !== null && !Number.isNaN(cache.ino[o]);
-      if (cached) {
-        if (cache!.ino[o] === st.ino && cache!.size[o] === st.size && cache!.mtimeMs[o] === st.mtimeMs) {
-          engine.unchanged(o);
-          current.add(name);
-          record(o, st.ino, st.size, st.mtimeMs);
-          return null;
-        }
-        // Same name but another file or content (upstream bug B13): re-read it.
-      } else if (lastcheck > mtimeSec(st.mtimeMs)) {
-        engine.unchanged(o);
+    switch (p.k) {
+      case 'unchanged':
+        engine.unchanged(p.o);
         current.add(name);
-        record(o, st.ino, st.size, st.mtimeMs);
+        record(p.o, p.ino, p.size, p.mtimeMs);
         return null;
-      }
-    } else if (cache !== null) {
-      const j = inoIndex().get(st.ino);
-      if (j !== undefined && cache.size[j] === st.size && cache.mtimeMs[j] === st.mtimeMs) {
-        // A renamed file (flag change): same inode, size and mtime, same content.
-        const cmd = engine.file(name, engine.headers[j], engine.bodies[j]);
+      case 'known': {
+        const cmd = engine.file(name, engine.headers[p.j], engine.bodies[p.j]);
         current.add(name);
-        record(engine.current, st.ino, st.size, st.mtimeMs);
+        record(engine.current, p.ino, p.size, p.mtimeMs);
         return cmd;
       }
+      case 'gone':
+        return vanished(c, retry, p.o);
+      case 'file':
+        break;
     }
-    const f = readMessageFile(name);
+    const f = p.f ?? pool!.result(p.ticket);
+    const o = p.o;
     switch (f.kind) {
       case 'gone':
         return vanished(c, retry, o);
@@ -169,23 +190,44 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
         if (current.has(p)) continue;
         debug?.(`'${toUtf8(c.path)}' vanished, found '${toUtf8(p)}'`);
         const s = p.lastIndexOf('/');
-        return process({ path: p, dir: p.slice(0, s), entry: p.slice(s + 1) }, false);
+        const c2 = { path: p, dir: p.slice(0, s), entry: p.slice(s + 1) };
+        return finish(c2, prepare(c2, false), false);
       }
     }
     debug?.(`'${toUtf8(c.path)}' vanished while scanning${o >= 0 ? '' : ', skipped'}`);
     return null;
   };
 
+  // Candidates are prepared ahead (hashing runs on the pool) and finished in walk order.
+  const WINDOW = 256;
+  const qc: Candidate[] = [];
+  const qp: Prepared[] = [];
+  let head = 0;
   try {
-    const roots = opts.roots.map(stripOneSlash);
-    for (const c of walkMaildir(roots, { excludes: opts.excludes, onWarning: warn, onDebug: debug })) {
-      const cmd = process(c, true);
-      if (cmd !== null) yield cmd;
+    try {
+      const roots = opts.roots.map(stripOneSlash);
+      for (const c of walkMaildir(roots, { excludes: opts.excludes, onWarning: warn, onDebug: debug })) {
+        qc.push(c);
+        qp.push(prepare(c, true));
+        if (qc.length - head >= WINDOW) {
+          const cmd = finish(qc[head], qp[head], true);
+          head++;
+          if (head >= 4096) { qc.splice(0, head); qp.splice(0, head); head = 0; }
+          if (cmd !== null) yield cmd;
+        }
+      }
+      (pool as HashPool | null)?.flush();
+      for (; head < qc.length; head++) {
+        const cmd = finish(qc[head], qp[head], true);
+        if (cmd !== null) yield cmd;
+      }
+    } catch (e) {
+      if (!(e instanceof MaildirWalkError)) throw e;
+      yield { op: 'ERROR', message: e.message };
+      return failed(e.message);
     }
-  } catch (e) {
-    if (!(e instanceof MaildirWalkError)) throw e;
-    yield { op: 'ERROR', message: e.message };
-    return failed(e.message);
+  } finally {
+    (pool as HashPool | null)?.close();
   }
   yield* engine.deletes();
   if (debug !== undefined) {

@@ -8,7 +8,6 @@
 import { closeSync, constants, mkdirSync, openSync, readSync, statSync, symlinkSync, writeSync, type Stats } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import yargs from 'yargs';
 import {
   type ByteString, decodeArgument, fromUtf8, fsPath, toUtf8, MessageHasher, EMPTY_SHA1, MaildirWalkError,
 } from '@smd/maildir';
@@ -94,7 +93,42 @@ interface Args {
   paths: string[];
 }
 
-function parse(argv: string[]): Args | 'version' | string {
+const FLAGS: Record<string, keyof Args> = {
+  '-l': 'list', '--list': 'list', '-s': 'symlink', '--symlink': 'symlink', '-v': 'verbose', '--verbose': 'verbose',
+  '-d': 'dryRun', '--dry-run': 'dryRun', '-n': 'noDelete', '--no-delete': 'noDelete', '--no-move': 'noMove',
+  '--sha1sum': 'sha1sum', '--mkdir-p': 'mkdirP', '--mkfifo': 'mkfifo',
+};
+
+/**
+ * The plain command lines smd-server and scripts use, parsed without loading
+ * yargs (importing it costs ~140 ms, half of a no-change scan). Anything
+ * else (help, version, errors, unusual spellings) returns null and goes to yargs.
+ */
+function fastParse(argv: string[]): Args | null {
+  const a: Args = {
+    dbFile: 'db.txt', exclude: [], sha1sum: false, mkdirP: false, mkfifo: false, list: false, symlink: false,
+    verbose: false, dryRun: false, noDelete: false, noMove: false, help: false, paths: [],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i];
+    const flag = FLAGS[x];
+    if (flag !== undefined) { (a as unknown as Record<string, boolean>)[flag] = true; continue; }
+    if (x === '--db-file' || x === '--exclude' || x === '--max-mailno') {
+      const v = argv[++i];
+      if (v === undefined || v === '') return null;
+      if (x === '--db-file') a.dbFile = v; else if (x === '--exclude') a.exclude.push(v); else a.maxMailno = v;
+      continue;
+    }
+    if (x.startsWith('-') && x !== '-') return null;
+    a.paths.push(x);
+  }
+  return a.paths.length === 0 ? null : a;
+}
+
+async function parse(argv: string[]): Promise<Args | 'version' | string> {
+  const fast = fastParse(argv);
+  if (fast !== null) return fast;
+  const { default: yargs } = await import('yargs');
   let failure: string | null = null;
   let sawVersion = false;
   const y = yargs(argv)
@@ -143,7 +177,7 @@ function parse(argv: string[]): Args | 'version' | string {
 
 export async function main(argv: string[]): Promise<number> {
   const out = new Out(process.stdout);
-  const parsed = parse(argv);
+  const parsed = await parse(argv);
   if (parsed === 'version') return 0;
   if (typeof parsed === 'string') {
     process.stdout.write(`mddiff: ${parsed}\n${USAGE}`);

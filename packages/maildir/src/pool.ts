@@ -1,0 +1,88 @@
+import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import type { ByteString } from './bytes.js';
+import type { MessageFile } from './read.js';
+
+interface Slot { worker: Worker; port: MessagePort; inFlight: number }
+
+/**
+ * Reads + hashes files on worker threads while the caller stays synchronous
+ * (the scan is a sync generator): `submit` queues a file, `result` blocks
+ * (Atomics.wait) until that file's result is in. Results come back in any
+ * order; the caller consumes them in its own (walk) order.
+ */
+export class HashPool {
+  private readonly slots: Slot[] = [];
+  private readonly signal = new Int32Array(new SharedArrayBuffer(4));
+  private readonly results = new Map<number, MessageFile>();
+  private nextId = 0;
+  private batchIds: number[] = [];
+  private batchPaths: ByteString[] = [];
+  private rr = 0;
+
+  constructor(threads = HashPool.defaultThreads(), private readonly batch = 8) {
+    for (let i = 0; i < threads; i++) {
+      const { port1, port2 } = new MessageChannel();
+      const worker = new Worker(new URL('./hash-worker.js', import.meta.url), {
+        workerData: { port: port2, signal: this.signal }, transferList: [port2],
+      });
+      worker.unref();
+      this.slots.push({ worker, port: port1, inFlight: 0 });
+    }
+  }
+
+  static defaultThreads(): number {
+    return Math.max(1, Math.min(4, availableParallelism()));
+  }
+
+  /** Queues a file; returns its ticket. */
+  submit(path: ByteString): number {
+    const id = this.nextId++;
+    this.batchIds.push(id);
+    this.batchPaths.push(path);
+    if (this.batchIds.length >= this.batch) this.flush();
+    return id;
+  }
+
+  /** Sends the partial batch. */
+  flush(): void {
+    if (this.batchIds.length === 0) return;
+    // Least loaded worker (round robin on ties).
+    let best = this.slots[this.rr++ % this.slots.length];
+    for (const s of this.slots) if (s.inFlight < best.inFlight) best = s;
+    best.inFlight += this.batchIds.length;
+    best.port.postMessage({ ids: this.batchIds, paths: this.batchPaths });
+    this.batchIds = [];
+    this.batchPaths = [];
+  }
+
+  /** Blocks until the result of `ticket` is available. */
+  result(ticket: number): MessageFile {
+    for (;;) {
+      const r = this.results.get(ticket);
+      if (r !== undefined) { this.results.delete(ticket); return r; }
+      if (this.batchIds.includes(ticket)) this.flush();
+      const seen = Atomics.load(this.signal, 0);
+      if (!this.drain()) Atomics.wait(this.signal, 0, seen, 1000);
+    }
+  }
+
+  private drain(): boolean {
+    let got = false;
+    for (const s of this.slots) {
+      for (let m = receiveMessageOnPort(s.port); m !== undefined; m = receiveMessageOnPort(s.port)) {
+        const { ids, results } = m.message as { ids: number[]; results: MessageFile[] };
+        for (let i = 0; i < ids.length; i++) this.results.set(ids[i], results[i]);
+        s.inFlight -= ids.length;
+        got = true;
+      }
+    }
+    return got;
+  }
+
+  /** Stops the workers. */
+  close(): void {
+    for (const s of this.slots) { s.port.close(); void s.worker.terminate(); }
+    this.slots.length = 0;
+  }
+}
