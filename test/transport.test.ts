@@ -378,10 +378,21 @@ t.test('ssh2 built-in client through the real sshd', async (t) => {
   // kill
   const k = await startRemote(spec, ['sleep', '30']);
   const kerr = collect(k.stderr);
+  k.stdout.resume();
   k.kill();
-  const ke = await k.exit;
-  await kerr;
-  t.not(ke.code, 0, 'killed');
+  t.same(await k.exit, { code: null, signal: 'SIGTERM', connectionFailed: false }, 'killed');
+  t.equal((await kerr).toString(), '');
+
+  // the connection breaks under a running program: 255 + connectionFailed + a stderr line
+  const lost = await startRemote(spec, ['sh', '-c', 'echo $PPID $$; exec sleep 30']);
+  const lerr = collect(lost.stderr);
+  lost.stdout.once('data', (b: Buffer) => {
+    const [sessionPid, sleepPid] = b.toString().trim().split(' ').map(Number);
+    process.kill(sessionPid!, 'SIGKILL'); // sshd's process serving this connection
+    process.kill(sleepPid!, 'SIGKILL');
+  });
+  t.same(await lost.exit, { code: 255, signal: null, connectionFailed: true }, 'connection lost');
+  t.match((await lerr).toString(), /^ssh2: conn/);
 });
 
 t.test('ssh2 with ssh-agent', async (t) => {

@@ -181,6 +181,7 @@ function wrapChannel(client: InstanceType<typeof Client>, channel: ClientChannel
   channel.on('error', () => {}); // surfaced through `exit`
   client.on('error', (e: Error) => { connError ??= e.message; });
 
+  let killed = false;
   const exit = new Promise<RemoteExit>((resolve) => {
     let done = false;
     const finish = (): void => {
@@ -190,8 +191,8 @@ function wrapChannel(client: InstanceType<typeof Client>, channel: ClientChannel
       const endStderr = (): void => {
         if (stderrEnded) return;
         stderrEnded = true;
-        if (status === null) {
-          stderr.write(`ssh2: ${connError !== null ? `connection lost: ${connError}` : 'the remote program ended without an exit status'}\n`);
+        if (status === null && !killed) {
+          stderr.write(`ssh2: ${connError !== null ? `connection lost: ${connError}` : 'connection closed before the remote program reported its exit status'}\n`);
         }
         stderr.end();
       };
@@ -199,13 +200,14 @@ function wrapChannel(client: InstanceType<typeof Client>, channel: ClientChannel
       else { channel.stderr.once('end', endStderr); channel.stderr.once('close', endStderr); }
       client.end();
       const s = status as { code: number | null; signal: string | null } | null;
-      resolve(s !== null ? { code: s.code, signal: s.signal, connectionFailed: false } : { code: 255, signal: null, connectionFailed: true });
+      if (s !== null) resolve({ code: s.code, signal: s.signal, connectionFailed: false });
+      else if (killed) resolve({ code: null, signal: 'SIGTERM', connectionFailed: false }); // we ended it: like a local kill
+      else resolve({ code: 255, signal: null, connectionFailed: true });
     };
     channel.once('close', finish);
     client.once('close', finish);
   });
 
-  let killed = false;
   return {
     stdout: channel,
     stdin: channel,
