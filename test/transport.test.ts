@@ -280,7 +280,7 @@ t.test('system ssh through a real sshd', async (t) => {
   t.equal(refused.exit.connectionFailed, true, 'connection failure is flagged');
   t.match(refused.stderr, /refused|port 1/i, 'ssh error goes to stderr');
 
-  const k = await startRemote(spec, ['sleep', '30']);
+  const k = await startRemote(spec, ['cat']); // cat also ends when sshd closes its stdin: no orphan
   k.kill();
   const ke = await k.exit;
   t.not(ke.code, 0, 'killed');
@@ -376,7 +376,7 @@ t.test('ssh2 built-in client through the real sshd', async (t) => {
   t.equal((await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: closedHome, env: noAgentEnv(closedHome), systemConfig: null }, ['true']))).kind, 'connect');
 
   // kill
-  const k = await startRemote(spec, ['sleep', '30']);
+  const k = await startRemote(spec, ['cat']); // cat also ends when sshd closes its stdin: no orphan
   const kerr = collect(k.stderr);
   k.stdout.resume();
   k.kill();
