@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decodeArgument, fromUtf8, fsPath, toUtf8, type ByteString } from '@smd/maildir';
 import { listMailFolders } from '@smd/snapshot';
 import {
@@ -9,7 +8,8 @@ import {
   Lock, LockBusyError, SYNC_LOCK_PROGRAMS, runHooks, describeHookFailure, createTranslator, unsafeTranslation,
   type EndpointConfig,
 } from '@smd/endpoint';
-import { startRemote, resolveSshCommand, type TransportSpec, type RemoteProcess } from '@smd/transport';
+import { startRemote, type RemoteProcess } from '@smd/transport';
+import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
 import { parseSyncArgs, type SyncOptions } from './options.js';
 import { buildReport, programs, summaryLine } from './report.js';
 import { connect, eachLine } from './plumbing.js';
@@ -17,16 +17,6 @@ import { ProgressView } from './progress.js';
 
 export type Direction = 'pull' | 'push';
 
-/** Our own bin directory: the local program is started from it. */
-const OWN_BIN = fileURLToPath(new URL('../../../../bin/', import.meta.url));
-
-/**
- * Where the remote host has smd installed. Like upstream, the same prefix as
- * here: the directory this command was started from.
- */
-function remoteBinDir(env: NodeJS.ProcessEnv): string {
-  return env.SMD_REMOTE_BIN ?? dirname(process.argv[1] ?? join(OWN_BIN, 'smd-pull'));
-}
 
 const say = (line: string): void => { process.stdout.write(`${line}\n`); };
 
@@ -130,11 +120,7 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     remoteArgv = [join(remoteBinDir(env), 'smd-client'), ...clientArgs(null)];
   }
 
-  const spec: TransportSpec = config.localSync
-    ? { kind: 'local', cwd: home.home }
-    : config.transport === 'ssh2'
-      ? { kind: 'ssh2', host: config.serverName, home: home.home, env }
-      : { kind: 'ssh', command: resolveSshCommand({ configValue: config.raw.SSH, env }), host: config.serverName };
+  const spec = transportFor(config, home, env);
 
   const localLog = openSync(clientLogPath, 'a', 0o600);
   const remoteLog = openSync(serverLogPath, 'a', 0o600);
