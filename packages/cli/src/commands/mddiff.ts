@@ -132,6 +132,7 @@ async function parse(argv: string[]): Promise<Args | 'version' | string> {
   let failure: string | null = null;
   let sawVersion = false;
   const y = yargs(argv)
+    .help(false)
     .parserConfiguration({
       'boolean-negation': false, 'parse-numbers': false, 'parse-positional-numbers': false,
       'camel-case-expansion': true, 'dot-notation': false, 'duplicate-arguments-array': true,
@@ -149,7 +150,6 @@ async function parse(argv: string[]): Promise<Args | 'version' | string> {
     .option('no-delete', { alias: 'n', type: 'boolean', default: false })
     .option('no-move', { type: 'boolean', default: false })
     .option('help', { alias: 'h', type: 'boolean', default: false })
-    .help(false)
     .version(VERSION)
     .strictOptions()
     .exitProcess(false)

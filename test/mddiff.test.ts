@@ -1,0 +1,142 @@
+import t from 'tap';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, renameSync, unlinkSync, copyFileSync, writeFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir, makeMaildir, writeMessage, setAge, sha1, mddiff, mddiffCommit, MDDIFF } from './helpers/maildir-fixture.js';
+
+const ops = (lines: string[]): string[] => lines.map((l) => l.split(' ')[0]);
+
+t.test('diff runs on a real Maildir', async (t) => {
+  const d = tempDir(t);
+  makeMaildir(join(d, 'Mail'), '', '.Foo Bar');
+  writeMessage(d, 'Mail/cur/a', { header: 'Subject: a', body: 'body a\n' });
+  writeMessage(d, 'Mail/cur/b', { header: 'Subject: b', body: 'body b\n' });
+  writeMessage(d, 'Mail/new/c', { header: 'Subject: c', body: 'body c\n' });
+  writeMessage(d, 'Mail/.Foo Bar/cur/d 1', { header: 'Subject: d', body: 'body d\n' });
+  writeMessage(d, 'Mail/cur/nohdr', { content: 'no blank line\n' });
+  writeMessage(d, 'Mail/cur/empty', { content: '' });
+
+  let r = mddiffCommit(d, ['Mail']);
+  t.equal(r.status, 0, 'first run');
+  t.same(ops(r.lines), ['ADD', 'ADD', 'ADD', 'ADD']);
+  t.ok(r.lines.includes(`ADD Mail/cur/a ${sha1('Subject: a\n\n')} ${sha1('body a\n')}`));
+  t.ok(r.lines.includes(`ADD Mail/.Foo%20Bar/cur/d%201 ${sha1('Subject: d\n\n')} ${sha1('body d\n')}`), 'names with spaces printed %20');
+  t.match(r.stderr, /warning \[\w+\]: malformed file 'Mail\/cur\/nohdr', no header/);
+  t.match(readFileSync(join(d, 'db.txt'), 'latin1'), / Mail\/.Foo Bar\/cur\/d 1\n/, 'raw names in the db-file');
+  t.match(readFileSync(join(d, 'db.txt.mtime'), 'latin1'), /^\d+$/);
+
+  r = mddiffCommit(d, ['Mail']);
+  t.same(r.lines, [], 'second run: nothing');
+  t.equal(r.status, 0);
+
+  renameSync(join(d, 'Mail/cur/a'), join(d, 'Mail/cur/a:2,S'));
+  r = mddiffCommit(d, ['Mail']);
+  t.same(r.lines, [`MOVE Mail/cur/a ${sha1('Subject: a\n\n')} ${sha1('body a\n')} TO Mail/cur/a:2,S`], 'rename → MOVE');
+
+  copyFileSync(join(d, 'Mail/cur/b'), join(d, 'Mail/cur/b2'));
+  r = mddiffCommit(d, ['Mail']);
+  t.same(r.lines, [`COPY Mail/cur/b ${sha1('Subject: b\n\n')} ${sha1('body b\n')} TO Mail/cur/b2`], 'copy → COPY');
+
+  writeMessage(d, 'Mail/cur/b2', { header: 'Subject: b2', body: 'body b\n', ago: -5 });
+  r = mddiffCommit(d, ['Mail']);
+  t.same(r.lines, [`REPLACEHEADER Mail/cur/b2 ${sha1('Subject: b\n\n')} ${sha1('body b\n')} WITH ${sha1('Subject: b2\n\n')}`]);
+
+  writeMessage(d, 'Mail/new/c', { header: 'Subject: c', body: 'body c changed\n', ago: -5 });
+  r = mddiffCommit(d, ['Mail']);
+  t.same(r.lines, [`REPLACE Mail/new/c ${sha1('Subject: c\n\n')} ${sha1('body c\n')} WITH ${sha1('Subject: c\n\n')} ${sha1('body c changed\n')}`]);
+
+  writeMessage(d, 'Mail/cur/e', { header: 'Subject: other', body: 'body d\n' });
+  r = mddiffCommit(d, ['Mail']);
+  t.same(r.lines, [`COPYBODY Mail/.Foo%20Bar/cur/d%201 ${sha1('body d\n')} TO Mail/cur/e ${sha1('Subject: other\n\n')}`]);
+
+  unlinkSync(join(d, 'Mail/cur/b'));
+  writeMessage(d, 'Mail/new/f', { header: 'Subject: f', body: 'f\n' });
+  r = mddiff(d, ['-d', 'Mail']);
+  t.same(ops(r.lines), ['ADD', 'DELETE'], 'delete → DELETE last');
+  t.equal(r.lines[1], `DELETE Mail/cur/b ${sha1('Subject: b\n\n')} ${sha1('body b\n')}`);
+  t.notOk(existsSync(join(d, 'db.txt.new')) || existsSync(join(d, 'db.txt.mtime.new')), 'dry-run writes no .new');
+  t.same(mddiff(d, ['-n', '-d', 'Mail']).lines.map((l) => l.split(' ')[0]), ['ADD'], '-n');
+
+  renameSync(join(d, 'Mail/cur/e'), join(d, 'Mail/cur/e:2,S'));
+  r = mddiff(d, ['-d', '--no-move', 'Mail']);
+  t.same(ops(r.lines).sort(), ['ADD', 'COPY', 'DELETE', 'DELETE'], '--no-move: COPY + DELETE');
+  r = mddiff(d, ['-d', '-n', '--no-move', 'Mail']);
+  t.same(ops(r.lines).sort(), ['ADD', 'COPY', 'DELETE'], '-n --no-move: the old name is still deleted');
+  t.match(r.lines.find((l) => l.startsWith('DELETE')), /^DELETE Mail\/cur\/e /);
+
+  // Excludes (%-decoded, whole path) and several roots.
+  r = mddiff(d, ['-d', '--exclude', 'Mail/.Foo%20Bar', 'Mail']);
+  t.ok(r.lines.some((l) => l.startsWith('DELETE Mail/.Foo%20Bar/cur/d%201')), 'excluded folder: its messages are DELETEs');
+  r = mddiff(d, ['-d', '--db-file', 'other.db', '--exclude', '*/cur', 'Mail/.Foo Bar/', 'Mail/new']);
+  t.same(r.lines.filter((l) => l.startsWith('ADD')).map((l) => l.split(' ')[1]).sort(), ['Mail/new/c', 'Mail/new/f'], 'exclude */cur: only the Mail/new root is left');
+  r = mddiff(d, ['-d', '--db-file', 'other.db', 'Mail/.Foo%20Bar/', 'Mail/new']);
+  t.same(r.lines.map((l) => l.split(' ')[1]).slice(0, 1), ['Mail/.Foo%20Bar/cur/d%201'], 'roots in argument order, one / stripped');
+  t.equal(r.lines.length, 3);
+
+  // B13: same name, older mtime, other content (cp -p): re-read thanks to the stat cache.
+  mddiffCommit(d, ['Mail']);
+  writeMessage(d, 'Mail/cur/b2', { header: 'Subject: b2', body: 'same size!\n', ago: 5000 });
+  r = mddiff(d, ['-d', 'Mail']);
+  t.same(ops(r.lines), ['REPLACE'], 'B13 fixed');
+});
+
+t.test('bad input', async (t) => {
+  const d = tempDir(t);
+  makeMaildir(join(d, 'Mail'), '');
+  writeMessage(d, 'Mail/cur/a', {});
+  let r = mddiff(d, ['Mail', 'Missing']);
+  t.equal(r.status, 1);
+  t.match(r.stdout, /^ERROR .*Missing/m);
+  t.match(r.stderr, /^error \[\w+\]: .*Missing/m);
+  writeFileSync(join(d, 'db.txt'), `${sha1('a')} ${sha1('b')} Mail/cur/x\nbroken line\n`);
+  r = mddiff(d, ['Mail']);
+  t.equal(r.status, 1);
+  t.match(r.stdout, /^ERROR db\.txt: malformed line 2: /m, 'names file and line');
+  t.notOk(existsSync(join(d, 'db.txt.new')));
+  r = mddiff(d, ['--help']);
+  t.equal(r.status, 0);
+  t.match(r.stdout, /Usage: mddiff/);
+  t.equal(mddiff(d, ['--bogus', 'Mail']).status, 1);
+  t.equal(mddiff(d, []).status, 1);
+  t.match(mddiff(d, []).stdout, /Usage/);
+});
+
+t.test('helper modes', async (t) => {
+  const d = tempDir(t);
+  makeMaildir(join(d, 'Mail'), '', '.A', '.B');
+  writeMessage(d, 'Mail/cur/a', { header: 'H: 1', body: 'x\n' });
+  writeMessage(d, 'Mail/cur/nohdr', { content: 'nothing' });
+  writeMessage(d, 'Mail/cur/empty', { content: '' });
+  let r = mddiff(d, ['-l', '--exclude', 'Mail/.B', 'Mail']);
+  t.same(r.lines.sort(), ['Mail/.A/cur', 'Mail/.A/new', 'Mail/cur', 'Mail/new']);
+  r = mddiff(d, ['--sha1sum', 'Mail/cur/a']);
+  t.same(r.lines, [`${sha1('H: 1\n\nx\n')}  Mail/cur/a`]);
+  t.equal(mddiff(d, ['--sha1sum', 'Mail']).status, 1, 'not a regular file');
+  t.equal(mddiff(d, ['--mkdir-p', 'x/y/z']).status, 0);
+  t.ok(statSync(join(d, 'x/y/z')).isDirectory());
+  t.equal(mddiff(d, ['--mkfifo', 'fifo']).status, 0);
+  t.ok(statSync(join(d, 'fifo')).isFIFO());
+
+  // Hash server on the fifo.
+  const child = spawn(process.execPath, [MDDIFF, 'fifo'], { cwd: d, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => { out += b.toString('latin1'); });
+  const fd = openSync(join(d, 'fifo'), 'w');
+  writeSync(fd, 'Mail/cur/a\nMail/cur/empty\nMail/cur/nohdr\n');
+  closeSync(fd);
+  const code = await new Promise<number | null>((res) => child.once('close', res));
+  t.equal(out, `${sha1('H: 1\n\n')} ${sha1('x\n')}\n${sha1('')} ${sha1('')}\nERROR malformed file 'Mail/cur/nohdr', no header\n`);
+  t.equal(code, 1);
+
+  // Symlink server.
+  execFileSync(process.execPath, [MDDIFF, '--mkfifo', 'fifo2'], { cwd: d });
+  const sl = spawn(process.execPath, [MDDIFF, '-s', 'fifo2'], { cwd: d, stdio: ['ignore', 'pipe', 'pipe'] });
+  let sout = '';
+  sl.stdout.on('data', (b: Buffer) => { sout += b.toString('latin1'); });
+  const fd2 = openSync(join(d, 'fifo2'), 'w');
+  writeSync(fd2, `${d}/Mail/cur\nwork/area/link\n`);
+  closeSync(fd2);
+  t.equal(await new Promise<number | null>((res) => sl.once('close', res)), 0);
+  t.equal(sout, 'OK\n');
+  t.equal(readFileSync(join(d, 'work/area/link/a'), 'latin1'), 'H: 1\n\nx\n');
+});
