@@ -1,0 +1,138 @@
+/**
+ * End-to-end fixtures for smd-pull / smd-push: a local HOME, a "remote" HOME,
+ * config files, a fake ssh that runs the remote command with the remote HOME
+ * (optionally dropping the connection), and tree comparison.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { ROOT, tempDir } from './maildir-fixture.js';
+
+export const BIN = join(ROOT, 'bin');
+
+export interface Run { status: number | null; stdout: string; stderr: string }
+
+/** Runs a command of bin/ with `env`, bounded in time. */
+export function smd(cmd: string, args: string[], env: NodeJS.ProcessEnv, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(join(BIN, cmd), args, { env, cwd: opts.cwd ?? env.HOME, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 90_000);
+    child.on('close', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
+  });
+}
+
+/** A sequence number for unique message names. */
+let seq = 0;
+
+/** Writes a message into `<home>/<folder>/<cur|new>/` and returns its path relative to home. */
+export function deliver(home: string, folder: string, opts: { subject?: string; body?: string; sub?: 'cur' | 'new'; flags?: string; size?: number } = {}): string {
+  seq += 1;
+  const sub = opts.sub ?? 'cur';
+  const name = `${1700000000 + seq}.M${seq}P${process.pid}.testhost${sub === 'cur' ? `:2,${opts.flags ?? ''}` : ''}`;
+  for (const d of ['cur', 'new', 'tmp']) mkdirSync(join(home, folder, d), { recursive: true });
+  const body = opts.body ?? `Body of message ${seq}\n${'x'.repeat(opts.size ?? 200)}\n`;
+  const rel = join(folder, sub, name);
+  writeFileSync(join(home, rel), `From: a@example.org\nSubject: ${opts.subject ?? `message ${seq}`}\nMessage-Id: <${seq}@test>\n\n${body}`);
+  return rel;
+}
+
+/**
+ * The messages of a Maildir tree: relative path (from `root`) → SHA-1 of the
+ * content; tmp/ and non-message files are left out.
+ */
+export function tree(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: string, rel: string): void => {
+    let names: string[];
+    try { names = readdirSync(dir); } catch { return; }
+    for (const n of names.sort()) {
+      const p = join(dir, n);
+      const r = rel === '' ? n : `${rel}/${n}`;
+      const st = statSync(p);
+      if (st.isDirectory()) { if (n !== 'tmp') walk(p, r); continue; }
+      const parent = rel.split('/').pop();
+      if (parent === 'cur' || parent === 'new') out.set(r, createHash('sha1').update(readFileSync(p)).digest('hex'));
+    }
+  };
+  walk(root, '');
+  return out;
+}
+
+export function treeObject(root: string): Record<string, string> {
+  return Object.fromEntries(tree(root));
+}
+
+/** Files left in any tmp/ folder under root (a crashed write would leave them). */
+export function tmpFiles(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    let names: string[];
+    try { names = readdirSync(dir); } catch { return; }
+    for (const n of names) {
+      const p = join(dir, n);
+      if (!statSync(p).isDirectory()) continue;
+      if (n === 'tmp') out.push(...readdirSync(p).map((f) => join(p, f)));
+      else walk(p);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** Writes `~/.smd/config.<endpoint>` from variables (values are double-quoted). */
+export function writeConfig(home: string, endpoint: string, vars: Record<string, string>): void {
+  mkdirSync(join(home, '.smd'), { recursive: true, mode: 0o700 });
+  const text = Object.entries(vars).map(([k, v]) => `${k}="${v}"`).join('\n') + '\n';
+  writeFileSync(join(home, '.smd', `config.${endpoint}`), text);
+}
+
+export interface TwoHomes {
+  /** this host's HOME */
+  local: string;
+  /** the other host's HOME (reached through the fake ssh) */
+  remote: string;
+  /** environment for bin/ commands on this host */
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * Two HOMEs on this machine and a fake `ssh` first on PATH that runs the
+ * remote command in the remote HOME. FAKE_SSH_MAX_BYTES in the environment
+ * cuts the server-to-client stream after that many bytes (a dropped link).
+ */
+export function twoHomes(t: { teardown(fn: () => void): void }): TwoHomes {
+  const base = tempDir(t, 'smd-sync-');
+  const local = join(base, 'local');
+  const remote = join(base, 'remote');
+  const fakeBin = join(base, 'fakebin');
+  for (const d of [local, remote, fakeBin]) mkdirSync(d, { recursive: true });
+  const ssh = join(fakeBin, 'ssh');
+  writeFileSync(ssh, `#!/bin/sh
+# fake ssh: ssh HOST COMMAND... runs COMMAND on "the remote host" (a HOME of this machine)
+shift
+cd "${remote}" || exit 255
+if [ -n "$FAKE_SSH_MAX_BYTES" ]; then
+  HOME="${remote}" sh -c "$*" | head -c "$FAKE_SSH_MAX_BYTES"
+  exit 255
+fi
+HOME="${remote}" exec sh -c "$*"
+`);
+  chmodSync(ssh, 0o755);
+  const env: NodeJS.ProcessEnv = {
+    PATH: `${fakeBin}:${BIN}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    HOME: local,
+    USER: process.env.USER ?? 'root',
+    LANG: 'C.UTF-8',
+  };
+  return { local, remote, env };
+}
+
+/** Remote-config variables for an endpoint that reaches the remote HOME through the fake ssh. */
+export function remoteConfig(extra: Record<string, string> = {}): Record<string, string> {
+  return { SERVERNAME: 'fakehost', CLIENTNAME: 'laptop', MAILBOX: 'Mail', ...extra };
+}
