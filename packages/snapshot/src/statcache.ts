@@ -45,20 +45,39 @@ function parse(f: string, dbSha1: string, count: number): StatCache | null {
   let seen = 0;
   try {
     forEachLine(f, (buf, s, e, lineNo) => {
-      const line = buf.toString('latin1', s, e);
       if (lineNo === 1) {
-        if (line !== `${MAGIC} ${dbSha1} ${count}`) throw new Mismatch();
+        if (buf.toString('latin1', s, e) !== `${MAGIC} ${dbSha1} ${count}`) throw new Mismatch();
         return;
       }
       const k = lineNo - 2;
       if (k >= count) throw new Mismatch();
       seen++;
-      if (line === '-') return;
-      const p = line.split(' ');
-      if (p.length !== 3) throw new Mismatch();
-      const a = Number(p[0]), b = Number(p[1]), c = Number(p[2]);
-      if (!Number.isFinite(a) || !Number.isFinite(b) || !Number.isFinite(c)) throw new Mismatch();
-      ino[k] = a; size[k] = b; mtimeMs[k] = c;
+      if (e - s === 1 && buf[s] === 0x2d /* - */) return;
+      // Three space-separated decimal numbers (the mtime may have a fraction).
+      let field = 0;
+      let i = s;
+      const vals = [0, 0, 0];
+      while (field < 3) {
+        let j = i;
+        while (j < e && buf[j] !== 0x20) j++;
+        if (j === i) throw new Mismatch();
+        let v = 0;
+        let simple = true;
+        for (let q = i; q < j; q++) {
+          const c = buf[q] - 0x30;
+          if (c < 0 || c > 9) { simple = false; break; }
+          v = v * 10 + c;
+        }
+        if (!simple) {
+          v = Number(buf.toString('latin1', i, j));
+          if (!Number.isFinite(v)) throw new Mismatch();
+        }
+        vals[field++] = v;
+        i = j + 1;
+        if (field < 3 && j >= e) throw new Mismatch();
+      }
+      if (i <= e) throw new Mismatch();
+      ino[k] = vals[0]; size[k] = vals[1]; mtimeMs[k] = vals[2];
     });
   } catch (e) {
     if (e instanceof Mismatch) return null;
