@@ -50,9 +50,25 @@ const mtimeSec = (ms: number): number => Math.floor(ms / 1000);
 export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResult, void> {
   const warn = opts.onWarning ?? (() => {});
   const debug = opts.onDebug;
-  const current = new Set<ByteString>();
+  // The names of this scan: old entries are flagged by index (no second copy of
+  // a million names), only names new to the db go in a Set.
+  let walked = new Uint8Array(0);
+  const newNames = new Set<ByteString>();
+  let count = 0;
+  const current = {
+    has(name: ByteString): boolean {
+      const i = engine === undefined ? -1 : engine.lookup(name);
+      return i >= 0 ? walked[i] === 1 : newNames.has(name);
+    },
+    add(name: ByteString): void {
+      const i = engine.lookup(name);
+      if (i >= 0) { if (walked[i] === 1) return; walked[i] = 1; } else if (newNames.has(name)) return; else newNames.add(name);
+      count++;
+    },
+    get size(): number { return count; },
+  };
   const failed = (message: string): ScanResult => ({ ok: false, has: (n) => current.has(n), messages: current.size });
-  let engine: DiffEngine;
+  let engine!: DiffEngine;
   let lastcheck: number;
   let cache: ReturnType<typeof loadStatCache> = null;
   try {
@@ -66,6 +82,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
       const st = statSync(fsPath(name), { throwIfNoEntry: false });
       return st !== undefined && st.isFile() && mtimeSec(st.mtimeMs) <= lastcheck;
     });
+    walked = new Uint8Array(engine.oldCount);
   } catch (e) {
     const msg = e instanceof DbFileError ? e.message : `${opts.dbFile}: ${(e as Error).message}`;
     yield { op: 'ERROR', message: msg };
@@ -237,10 +254,13 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   if (!opts.dryRun) {
     try {
       const sha = writeDbNew(opts.dbFile, engine.dbLines(), now);
-      const rows: Array<[number, number, number]> = [];
-      for (const i of engine.survivors()) rows.push([sIno[i] ?? NaN, sSize[i] ?? NaN, sMtime[i] ?? NaN]);
+      let count = 0;
+      for (const _ of engine.survivors()) count++;
+      const rows = function* (): Generator<[number, number, number]> {
+        for (const i of engine.survivors()) yield [sIno[i] ?? NaN, sSize[i] ?? NaN, sMtime[i] ?? NaN];
+      };
       try {
-        writeStatCache(opts.dbFile, sha, rows, rows.length);
+        writeStatCache(opts.dbFile, sha, rows(), count);
       } catch (e) {
         warn(`cannot write the stat cache: ${(e as Error).message}`);
       }
