@@ -1,0 +1,186 @@
+/**
+ * The client's file operations on the Maildir (fixing upstream B14): data
+ * always goes to a fresh file in the folder's `tmp/`, is fsync'ed and
+ * verified, then renamed (or linked, to never clobber) into place.
+ */
+import {
+  closeSync, constants, fsyncSync, linkSync, lstatSync, openSync, readSync, renameSync, unlinkSync, writeSync,
+} from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { type ByteString, fsPath, fsyncDir, MessageHasher, readMessageFile, type MessageHashes } from '@smd/maildir';
+import type { LocalState } from './policy.js';
+
+/** The state of a name for the policy: empty, missing → absent; no header / unreadable → other. */
+export function observe(path: ByteString): LocalState {
+  const f = readMessageFile(path);
+  switch (f.kind) {
+    case 'gone': case 'empty': return { kind: 'absent' };
+    case 'message': return { kind: 'message', header: f.hashes.header, body: f.hashes.body };
+    case 'noheader': return { kind: 'other', why: 'not a message (no blank line after the header)' };
+    case 'unreadable': return f.code === 'ENOTDIR' ? { kind: 'absent' } : { kind: 'other', why: `unreadable (${f.code})` };
+  }
+}
+
+/** Temp files currently open or not yet placed: removed by `removeLiveTemps` when a session fails. */
+const live = new Set<ByteString>();
+
+export function removeLiveTemps(): void {
+  for (const p of live) { try { unlinkSync(fsPath(p)); } catch { /* gone */ } }
+  live.clear();
+}
+
+let seq = 0;
+const RAND = randomBytes(4).toString('hex');
+
+/**
+ * A unique Maildir-style temporary name in `tmpDir`: `<secs>.P<pid>Q<n>R<rand>.smd-part`.
+ * It lives in `tmp/`, which is never scanned, and the `.smd-part` suffix tells a
+ * human what it is.
+ */
+function tempName(tmpDir: ByteString): ByteString {
+  return `${tmpDir}/${Math.floor(Date.now() / 1000)}.P${process.pid}Q${++seq}R${RAND}.smd-part`;
+}
+
+const BUF = Buffer.allocUnsafe(1 << 16);
+
+/** A new temp file in `tmpDir`, hashed as it is written. */
+export class TempFile {
+  readonly path: ByteString;
+  private fd: number;
+  private readonly hasher = new MessageHasher();
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  size = 0;
+
+  constructor(tmpDir: ByteString) {
+    let path = tempName(tmpDir);
+    let fd = -1;
+    for (let i = 0; fd < 0; i++) {
+      try {
+        fd = openSync(fsPath(path), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i >= 10) throw e;
+        path = tempName(tmpDir);
+      }
+    }
+    this.path = path;
+    this.fd = fd;
+    live.add(path);
+  }
+
+  /** Appends bytes (copied into a small buffer; written in 256 KiB batches). */
+  write(piece: Uint8Array): void {
+    if (piece.length === 0) return;
+    this.hasher.update(piece);
+    this.size += piece.length;
+    this.pending.push(Buffer.from(piece));
+    this.pendingBytes += piece.length;
+    if (this.pendingBytes >= 256 * 1024) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pendingBytes === 0) return;
+    const b = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    for (let off = 0; off < b.length;) off += writeSync(this.fd, b, off, b.length - off);
+  }
+
+  /** Flushes, fsyncs, closes; the hashes of what was written (null: not a message). */
+  finish(): MessageHashes | null {
+    this.flush();
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    this.fd = -1;
+    return this.hasher.digest();
+  }
+
+  /** Closes (if needed) and removes the temp file. */
+  discard(): void {
+    if (this.fd >= 0) { try { closeSync(this.fd); } catch { /* closed */ } this.fd = -1; }
+    try { unlinkSync(fsPath(this.path)); } catch { /* gone */ }
+    live.delete(this.path);
+  }
+
+  /** The file was placed (renamed/linked away): forget it. */
+  placed(): void {
+    live.delete(this.path);
+  }
+}
+
+export type PlaceResult = 'placed' | 'exists';
+
+/**
+ * Moves a finished temp file to `target` without ever clobbering: link(2)
+ * fails with EEXIST if anything appeared there. File systems without hard
+ * links fall back to check-then-rename.
+ */
+export function placeNoClobber(tmp: TempFile, target: ByteString): PlaceResult {
+  try {
+    linkSync(fsPath(tmp.path), fsPath(target));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return 'exists';
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK' && code !== 'EXDEV') throw e;
+    if (exists(target)) return 'exists';
+    renameSync(fsPath(tmp.path), fsPath(target));
+    tmp.placed();
+    return 'placed';
+  }
+  unlinkSync(fsPath(tmp.path));
+  tmp.placed();
+  return 'placed';
+}
+
+/** Renames a finished temp file over `target` (whatever is there). */
+export function placeOver(tmp: TempFile, target: ByteString): void {
+  renameSync(fsPath(tmp.path), fsPath(target));
+  tmp.placed();
+}
+
+export function exists(p: ByteString): boolean {
+  try { lstatSync(fsPath(p)); return true; } catch { return false; }
+}
+
+/** Hashes of a local file and the length of its header, or null if it is not a message. */
+export function hashWithSplit(path: ByteString): { hashes: MessageHashes; headerLength: number } | null {
+  const fd = openSync(fsPath(path), constants.O_RDONLY);
+  try {
+    const h = new MessageHasher();
+    for (;;) {
+      const n = readSync(fd, BUF, 0, BUF.length, null);
+      if (n <= 0) break;
+      h.update(BUF.subarray(0, n));
+    }
+    const hashes = h.digest();
+    return hashes === null ? null : { hashes, headerLength: h.headerLength };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Streams bytes [from, end) of a local file into `sink`. */
+export function copyRange(path: ByteString, from: number, sink: (piece: Buffer) => void): void {
+  const fd = openSync(fsPath(path), constants.O_RDONLY);
+  try {
+    let pos = from;
+    for (;;) {
+      const n = readSync(fd, BUF, 0, BUF.length, pos);
+      if (n <= 0) break;
+      pos += n;
+      sink(BUF.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Directories whose entries changed; fsync'ed once before COMMIT. */
+export class DirtyDirs {
+  private readonly dirs = new Set<ByteString>();
+  add(d: ByteString): void { this.dirs.add(d); }
+  syncAll(): void {
+    for (const d of this.dirs) fsyncDir(fsPath(d));
+    this.dirs.clear();
+  }
+}
