@@ -73,6 +73,11 @@ t.test('diff runs on a real Maildir', async (t) => {
   t.same(r.lines.map((l) => l.split(' ')[1]).slice(0, 1), ['Mail/.Foo%20Bar/cur/d%201'], 'roots in argument order, one / stripped');
   t.equal(r.lines.length, 3);
 
+  // A corrupt or foreign stat cache is ignored (upstream db-files have none).
+  mddiffCommit(d, ['Mail']);
+  writeFileSync(join(d, 'db.txt.stat-cache'), 'smd-stat-cache 1 garbage\n1 2\n');
+  t.same(mddiff(d, ['-d', 'Mail']).lines, [], 'corrupt stat cache: still nothing to do');
+
   // B13: same name, older mtime, other content (cp -p): re-read thanks to the stat cache.
   mddiffCommit(d, ['Mail']);
   writeMessage(d, 'Mail/cur/b2', { header: 'Subject: b2', body: 'same size!\n', ago: 5000 });
