@@ -1,0 +1,125 @@
+/** The pure smd-client policy (upstream spec 5.4), row by row, plus the name checks. */
+import t from 'tap';
+import { decide, ABSENT, message, type LocalState, type Decision, refuseName, checkMailboxRoot, renameOnlyScript, upstreamTmpName } from '@smd/client';
+import { parseCommand } from '@smd/snapshot';
+
+const H = 'a'.repeat(40);
+const B = 'b'.repeat(40);
+const H2 = 'c'.repeat(40);
+const B2 = 'd'.repeat(40);
+const X = 'e'.repeat(40);
+const S = 'Mail/cur/s';
+const T = 'Mail/cur/t';
+const ctx = { absolute: (n: string) => `/home/u/${n}`, show: (n: string) => n };
+const OTHER: LocalState = { kind: 'other', why: 'no header' };
+
+function run(line: string, state: Record<string, LocalState>): Decision {
+  return decide(parseCommand(line), (n) => state[n] ?? ABSENT, ctx);
+}
+const kind = (d: Decision): string => d.kind;
+const conflictOf = (d: Decision): string => (d.kind === 'conflict' || d.kind === 'failure' ? `${d.tags.context}/${d.tags.probableCause}/${d.tags.humanIntervention}` : `not a conflict: ${d.kind}`);
+
+t.test('ADD', async (t) => {
+  const l = `ADD ${T} ${H} ${B}`;
+  t.same(run(l, { [T]: message(H, B) }), { kind: 'ok', reason: 'already there' }, 'exists with (H,B) → ok');
+  const c = run(l, { [T]: message(H2, B) });
+  t.equal(conflictOf(c), 'mail-addition/concurrent-mailbox-edit/necessary', 'different → conflict');
+  t.same(c.kind === 'conflict' && c.tags.suggestedActions, [`run(mv -n "/home/u/${T}" "/home/u/Mail/tmp/t")`]);
+  t.equal(conflictOf(run(l, { [T]: OTHER })), 'mail-addition/concurrent-mailbox-edit/necessary', 'not a message → conflict');
+  t.same(run(l, {}), { kind: 'fetch', name: T, header: H, body: B, replace: null }, 'absent → fetch');
+});
+
+t.test('DELETE', async (t) => {
+  const l = `DELETE ${T} ${H} ${B}`;
+  t.equal(kind(run(l, {})), 'ok', 'absent → ok');
+  t.same(run(l, { [T]: message(H, B) }), { kind: 'unlink', name: T, header: H, body: B }, 'same → unlink');
+  const c = run(l, { [T]: message(H, B2) });
+  t.equal(conflictOf(c), 'delete-message/concurrent-mailbox-edit/necessary');
+  t.same(c.kind === 'conflict' && c.tags.suggestedActions,
+    [`display-mail("/home/u/${T}")`, `run(rm "/home/u/${T}")`, 'run(@@INVERSECOMMAND@@ @@ENDPOINT@@)']);
+});
+
+t.test('COPY', async (t) => {
+  const l = `COPY ${S} ${H} ${B} TO ${T}`;
+  t.equal(kind(run(l, { [S]: message(H, B), [T]: message(H, B) })), 'ok', 'both exist, both match → ok');
+  t.equal(conflictOf(run(l, { [S]: message(H, B), [T]: message(X, B) })), 'copy-message/concurrent-mailbox-edit/necessary', 'both, T differs');
+  t.equal(conflictOf(run(l, { [S]: message(X, B), [T]: message(H, B) })), 'copy-message/concurrent-mailbox-edit/necessary', 'both, S differs');
+  t.same(run(l, { [S]: message(H, B) }), { kind: 'copy', from: S, to: T, header: H, body: B }, 'only S, matching → local copy');
+  t.same(run(l, { [S]: message(X, B) }), { kind: 'fetch', name: T, header: H, body: B, replace: null }, 'only S, different → fetch T');
+  t.equal(kind(run(l, { [T]: message(H, B) })), 'ok', 'only T, matching → ok');
+  t.equal(conflictOf(run(l, { [T]: message(H, X) })), 'copy-message/concurrent-mailbox-edit/necessary', 'only T, different → conflict');
+  t.same(run(l, {}), { kind: 'fetch', name: T, header: H, body: B, replace: null }, 'neither → fetch T');
+});
+
+t.test('MOVE', async (t) => {
+  const l = `MOVE ${S} ${H} ${B} TO ${T}`;
+  t.same(run(l, { [S]: message(H, B), [T]: message(H, B) }), { kind: 'unlink', name: S, header: H, body: B }, 'both, both match → delete S');
+  t.equal(kind(run(l, { [S]: message(X, B), [T]: message(H, B) })), 'ok', 'both, S modified → ok (S kept)');
+  t.equal(conflictOf(run(l, { [S]: message(H, B), [T]: message(X, B) })), 'move-message/concurrent-mailbox-edit/necessary', 'both, T differs');
+  t.same(run(l, { [S]: message(H, B) }), { kind: 'rename', from: S, to: T, header: H, body: B }, 'only S matching → rename');
+  t.same(run(l, { [S]: message(H, X) }), { kind: 'fetch', name: T, header: H, body: B, replace: null }, 'only S different → fetch T');
+  t.equal(kind(run(l, { [T]: message(H, B) })), 'ok', 'only T matching → ok');
+  t.equal(conflictOf(run(l, { [T]: message(X, X) })), 'copy-message/concurrent-mailbox-edit/necessary', 'only T different → conflict (context copy-message as upstream)');
+  t.same(run(l, {}), { kind: 'fetch', name: T, header: H, body: B, replace: null }, 'neither → fetch T');
+});
+
+t.test('REPLACEHEADER', async (t) => {
+  const l = `REPLACEHEADER ${T} ${H} ${B} WITH ${H2}`;
+  t.same(run(l, { [T]: message(H, B) }), { kind: 'merge-header', name: T, oldHeader: H, header: H2, body: B }, 'old → merge');
+  t.equal(kind(run(l, { [T]: message(H2, B) })), 'ok', 'new → ok');
+  t.equal(conflictOf(run(l, { [T]: message(X, B) })), 'header-replacement/concurrent-mailbox-edit/necessary');
+  t.same(run(l, {}), { kind: 'fetch', name: T, header: H2, body: B, replace: null }, 'absent → fetch (H2,B)');
+  const raw = decide(parseCommand(`REPLACEHEADER Mail/cur/a b ${H} ${B} WITH ${H2}`), () => ABSENT, ctx);
+  t.same(raw, { kind: 'fetch', name: 'Mail/cur/a b', header: H2, body: B, replace: null }, 'raw (upstream B1) name with a space');
+});
+
+t.test('COPYBODY', async (t) => {
+  const l = `COPYBODY ${S} ${B} TO ${T} ${H2}`;
+  t.equal(kind(run(l, { [T]: message(H2, B) })), 'ok', 'T matches → ok');
+  t.equal(conflictOf(run(l, { [T]: message(H, B) })), 'copy-body/concurrent-mailbox-edit/necessary', 'T differs');
+  t.same(run(l, { [S]: message(H, B) }), { kind: 'copy-then-merge', from: S, to: T, header: H2, body: B }, 'S has the body → copy + merge');
+  t.same(run(l, { [S]: message(H, B2) }), { kind: 'fetch', name: T, header: H2, body: B, replace: null }, 'S other body → fetch');
+  t.same(run(l, {}), { kind: 'fetch', name: T, header: H2, body: B, replace: null }, 'S absent → fetch');
+});
+
+t.test('REPLACE', async (t) => {
+  const l = `REPLACE ${T} ${H} ${B} WITH ${H2} ${B2}`;
+  t.same(run(l, {}), { kind: 'fetch', name: T, header: H2, body: B2, replace: null }, 'absent → fetch');
+  t.equal(kind(run(l, { [T]: message(H2, B2) })), 'ok', 'new → ok');
+  t.same(run(l, { [T]: message(H, B) }), { kind: 'fetch', name: T, header: H2, body: B2, replace: { header: H, body: B } }, 'old → fetch, replacing');
+  t.equal(conflictOf(run(l, { [T]: message(H, B2) })), 'replace/concurrent-mailbox-edit/necessary', 'else conflict');
+});
+
+t.test('ERROR', async (t) => {
+  t.equal(conflictOf(run('ERROR Unable to open directory Mail/cur: gone', {})), 'mddiff/directory-disappeared/avoidable');
+  t.equal(conflictOf(run('ERROR something else', {})), 'mddiff/unknown/necessary');
+  t.equal(kind(run('ERROR x', {})), 'failure');
+});
+
+t.test('names from the server', async (t) => {
+  const roots = ['Mail', 'Other/box'];
+  t.equal(refuseName('Mail/cur/x', roots), null);
+  t.equal(refuseName('Mail/.Foo Bar/new/x:2,S', roots), null);
+  t.equal(refuseName('Other/box/.A/cur/y', roots), null);
+  for (const bad of ['../x', '/abs/x', 'Mail/cur/../../x', 'Mail//cur/x', 'Mail/./cur/x', 'Mail/tmp/x', 'Mail/x', 'Mail/cur/a\0b',
+    'Mail/cur/a\nb', 'Mailbox/cur/x', 'Other/cur/x', 'x/Mail/cur/x', 'Mail/cur/', 'Mail/cur/x/..', 'Mail/cur/..']) {
+    t.not(refuseName(bad, roots), null, `refused: ${JSON.stringify(bad)}`);
+  }
+  t.same(checkMailboxRoot('/abs'), { ok: false, reason: 'absolute' });
+  t.same(checkMailboxRoot('Mail/'), { ok: true, root: 'Mail' });
+  t.same(checkMailboxRoot('a/../b'), { ok: false, reason: 'bad' });
+  t.equal(upstreamTmpName('Mail/.x/cur/a:2,S'), 'Mail/.x/tmp/a:2,S');
+});
+
+t.test('rename-only script', async (t) => {
+  const cmds = [
+    `COPY Mail/cur/a ${H} ${B} TO Mail/cur/a2`,
+    `COPY Mail/cur/a ${H} ${B} TO Mail/cur/a3`,
+    `COPY Mail/cur/b ${H} ${B} TO Mail/new/b2`,
+    `COPY Mail/cur/c ${H} ${B} TO Mail/cur/c2`,
+    `DELETE Mail/cur/a ${H} ${B}`,
+    `DELETE Mail/cur/b ${H} ${B}`,
+  ].map(parseCommand);
+  t.equal(renameOnlyScript(cmds, (d) => `/h/${d}`),
+    "#!/bin/sh\ncp '/h/Mail/cur/a' '/h/Mail/cur/a3'\nmv '/h/Mail/cur/a' '/h/Mail/cur/a2'\n");
+});
