@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const [maildirArg, runsArg] = process.argv.slice(2);
@@ -21,9 +21,11 @@ const hasTime = existsSync('/usr/bin/time');
 
 function run(label) {
   const cmd = hasTime ? '/usr/bin/time' : process.execPath;
-  const args = hasTime ? ['-v', process.execPath, mddiff, '--db-file', db, maildir] : [mddiff, '--db-file', db, maildir];
+  // Like smd-server: run in the parent directory with a relative root (names stay short).
+  const rel = basename(maildir);
+  const args = hasTime ? ['-v', process.execPath, mddiff, '--db-file', db, rel] : [mddiff, '--db-file', db, rel];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { cwd: work, maxBuffer: 1 << 30, encoding: 'latin1' });
+  const r = spawnSync(cmd, args, { cwd: dirname(maildir), maxBuffer: 1 << 30, encoding: 'latin1' });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) { console.error(r.stderr); throw new Error(`${label}: exit ${r.status}`); }
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr ?? '');

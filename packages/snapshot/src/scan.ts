@@ -39,6 +39,8 @@ export function listMailFolders(roots: ByteString[], excludes?: ByteString[]): G
   return walkMailFolders(roots, { excludes });
 }
 
+/** Pure-ASCII names can go to fs as strings (UTF-8 = latin1 there): no Buffer per stat. */
+const ASCII = /^[\x00-\x7f]*$/;
 const mtimeSec = (ms: number): number => Math.floor(ms / 1000);
 
 /**
@@ -56,12 +58,12 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   const newNames = new Set<ByteString>();
   let count = 0;
   const current = {
-    has(name: ByteString): boolean {
-      const i = engine === undefined ? -1 : engine.lookup(name);
+    has(name: ByteString, at?: number): boolean {
+      const i = at ?? (engine === undefined ? -1 : engine.lookup(name));
       return i >= 0 ? walked[i] === 1 : newNames.has(name);
     },
-    add(name: ByteString): void {
-      const i = engine.lookup(name);
+    add(name: ByteString, at?: number): void {
+      const i = at ?? engine.lookup(name);
       if (i >= 0) { if (walked[i] === 1) return; walked[i] = 1; } else if (newNames.has(name)) return; else newNames.add(name);
       count++;
     },
@@ -124,7 +126,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     const o = engine.lookup(name);
     if (o >= 0 || cache !== null) {
       let st: Stats | undefined;
-      try { st = statSync(fsPath(name), { throwIfNoEntry: false }); } catch { st = undefined; }
+      try { st = statSync(ASCII.test(name) ? name : fsPath(name), { throwIfNoEntry: false }); } catch { st = undefined; }
       if (st === undefined) return { k: 'gone', o };
       if (o >= 0) {
         if (cache !== null && !Number.isNaN(cache.ino[o])) {
@@ -153,16 +155,16 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   /** Applies a prepared candidate to the diff, in walk order. */
   const finish = (c: Candidate, p: Prepared, retry: boolean): DiffCommand | null => {
     const name = c.path;
-    if (current.has(name)) return null;
+    if (current.has(name, p.k === 'known' ? -1 : p.o)) return null;
     switch (p.k) {
       case 'unchanged':
         engine.unchanged(p.o);
-        current.add(name);
+        current.add(name, p.o);
         record(p.o, p.ino, p.size, p.mtimeMs);
         return null;
       case 'known': {
         const cmd = engine.file(name, engine.headers[p.j], engine.bodies[p.j]);
-        current.add(name);
+        current.add(name, -1);
         record(engine.current, p.ino, p.size, p.mtimeMs);
         return cmd;
       }
@@ -181,7 +183,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
           // Keep the old entry: skipping it would turn it into a DELETE.
           warn(`cannot read '${toUtf8(name)}' (${f.code}), keeping its previous state`);
           engine.unchanged(o);
-          current.add(name);
+          current.add(name, o);
           record(o, NaN, NaN, NaN);
         } else {
           warn(`cannot read '${toUtf8(name)}' (${f.code}), skipped`);
@@ -195,7 +197,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
         return null;
       case 'message': {
         const cmd = engine.file(name, f.hashes.header, f.hashes.body);
-        current.add(name);
+        current.add(name, o);
         record(engine.current, f.ino, f.size, f.mtimeMs);
         return cmd;
       }
