@@ -157,7 +157,7 @@ t.test('conflicts: ABORT, exit 3, TAGS, local files untouched', async (t) => {
     [`COPYBODY Mail/cur/b ${x(B).b} TO Mail/cur/a ${x(C).h}`, 'copy-body', 'display-mail'],
     [`REPLACE Mail/cur/a ${x(B).h} ${x(B).b} WITH ${x(C).h} ${x(C).b}`, 'replace', 'display-mail'],
   ];
-  for (const [line, context, action] of cases) {
+  await Promise.all(cases.map(async ([line, context, action]) => {
     const h = home(t);
     put(h, 'Mail/cur/a', A);
     put(h, 'Mail/cur/b', B);
@@ -170,7 +170,7 @@ t.test('conflicts: ABORT, exit 3, TAGS, local files untouched', async (t) => {
     t.notOk(r.requests.includes('COMMIT'));
     for (const k of Object.keys(before)) t.equal(tree(h)[k], before[k], `${context}: ${k} untouched`);
     t.same(tmpFiles(h), [], `${context}: no temp file`);
-  }
+  }));
 });
 
 t.test('ERROR from mddiff', async (t) => {
@@ -212,7 +212,7 @@ t.test('hostile or broken server: refused, nothing written', async (t) => {
   const tag = Math.random().toString(36).slice(2);
   const hostile = [`../x${tag}/cur/a`, `/tmp/abs${tag}/cur/a`, `Mail/cur/../../x${tag}`, 'Other/cur/a', 'Mail/tmp/a', 'Mail/a',
     'Mail/cur/a%00b', `Mail/.x/../../y${tag}/cur/a`];
-  for (const name of hostile) {
+  await Promise.all(hostile.map(async (name) => {
     const h = home(t);
     mkdirSync(join(h, '.smd'));
     writeFileSync(DB(h), '');
@@ -224,7 +224,7 @@ t.test('hostile or broken server: refused, nothing written', async (t) => {
     t.notOk(r.requests.some((q) => q.startsWith('GET')), `${name}: nothing fetched`);
     t.same(tree(join(h, '..'), h.split('/').pop()), before, `${name}: nothing written`);
     t.notOk(existsSync(`/tmp/abs${tag}`) || existsSync(join(h, '..', `x${tag}`)) || existsSync(join(h, '..', `y${tag}`)));
-  }
+  }));
   const h = home(t);
   let r = await run(h, { diff: ['FROB Mail/cur/a'] });
   t.equal(r.status, 6, 'malformed diff line');
@@ -249,7 +249,7 @@ t.test('lying replies: exit 1, ABORT, no partial file visible', async (t) => {
     ['ABORT reply', (q) => (q === 'GET Mail/cur/bad' ? { kind: 'abort' } : undefined), /context\(receive\) probable-cause\(simultaneous-mailbox-edit\).*retry/],
     ['EOF instead of reply', (q) => (q === 'GET Mail/cur/bad' ? { kind: 'eof' } : undefined), /probable-cause\(network\)/],
   ];
-  for (const [what, lie, tags] of lies) {
+  await Promise.all(lies.map(async ([what, lie, tags]) => {
     const h = home(t);
     const r = await run(h, { diff, files, lie });
     t.equal(r.status, 1, `${what}: exit 1`);
@@ -258,7 +258,7 @@ t.test('lying replies: exit 1, ABORT, no partial file visible', async (t) => {
     t.same(tmpFiles(h), [], `${what}: temp file removed`);
     t.notOk(r.requests.includes('COMMIT'), `${what}: no COMMIT`);
     if (!/EOF|short|oversize|malformed/.test(what)) t.ok(r.events.includes('ABORT'), `${what}: ABORT`);
-  }
+  }));
   // A wrong header for a merge.
   const h = home(t);
   put(h, 'Mail/cur/a', A);
