@@ -151,7 +151,7 @@ export class WireWriter {
   }
 
   /** Sends `chunk N` and exactly N bytes from `body`; throws if `body` gives a different amount. */
-  async chunk(size: number, body: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+  async chunk(size: number, body: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
     await this.line(`chunk ${size}`);
     await this.flush();
     if (body instanceof Uint8Array) {

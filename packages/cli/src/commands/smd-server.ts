@@ -1,0 +1,132 @@
+/**
+ * smd-server [options] ENDPOINT MAILBOX... (upstream section 4): serves the
+ * diff of MAILBOX against the db-file agreed with ENDPOINT on stdin/stdout.
+ *
+ * As upstream, options are recognised only while more than two arguments
+ * remain, so a mailbox named like an option still works in last position.
+ */
+import { closeSync, mkdirSync, openSync, writeSync, fsyncSync, renameSync } from 'node:fs';
+import { dirname, join, resolve, relative, isAbsolute } from 'node:path';
+import { decodeArgument, fromUtf8, type ByteString } from '@smd/maildir';
+import { dbFileName } from '@smd/snapshot';
+import { streamLog } from '@smd/protocol';
+import { runServer } from '@smd/server';
+import { shellQuote } from '@smd/transport';
+import { VERSION } from '../launch.js';
+
+const USAGE = `Usage: smd-server [options] ENDPOINT MAILBOX...
+
+Computes the changes of MAILBOX since the last sync with ENDPOINT and serves
+them, and the messages, to smd-client on stdin/stdout (see protocol.md).
+
+  -v, --verbose            log INFO and PROGRESS lines on stderr
+  -d, --dry-run            change nothing (implies -v)
+  -n, --no-delete          do not report deleted messages
+      --no-move            report a renamed message as COPY + DELETE
+      --exclude GLOB       skip folders matching GLOB (repeatable; %20 = space)
+      --override-db FILE   use FILE as the db-file (~ is $HOME)
+      --stop-after-diff    exit after sending the changes
+      --get-mddiff-cmdline print the equivalent mddiff command line and exit
+      --dump-stdin FILE    copy stdin to FILE (only under ~/.smd/) and exit
+  -h, --help               this help
+      --version            print the version
+`;
+
+interface Parsed {
+  verbose: boolean; dryRun: boolean; noDelete: boolean; noMove: boolean;
+  excludes: string[]; overrideDb: string | null; stopAfterDiff: boolean; getCmdline: boolean; dumpStdin: string | null;
+  endpoint: string; mailboxes: string[];
+}
+
+function parse(argv: string[]): Parsed | string {
+  const p: Parsed = {
+    verbose: false, dryRun: false, noDelete: false, noMove: false, excludes: [], overrideDb: null,
+    stopAfterDiff: false, getCmdline: false, dumpStdin: null, endpoint: '', mailboxes: [],
+  };
+  const a = [...argv];
+  while (a.length > 2 && a[0].startsWith('-')) {
+    const o = a.shift() as string;
+    const value = (): string => {
+      const v = a.shift();
+      if (v === undefined) throw new Error(`${o} needs a value`);
+      return v;
+    };
+    switch (o) {
+      case '-v': case '--verbose': p.verbose = true; break;
+      case '-d': case '--dry-run': p.dryRun = true; p.verbose = true; break;
+      case '-n': case '--no-delete': p.noDelete = true; break;
+      case '--no-move': p.noMove = true; break;
+      case '--exclude': p.excludes.push(value()); break;
+      case '--override-db': p.overrideDb = value(); break;
+      case '--stop-after-diff': p.stopAfterDiff = true; break;
+      case '--get-mddiff-cmdline': p.getCmdline = true; break;
+      case '--dump-stdin': p.dumpStdin = value(); break;
+      default: return `unknown option ${o}`;
+    }
+  }
+  if (a.length < 2) return 'ENDPOINT and at least one MAILBOX are needed';
+  p.endpoint = a[0];
+  p.mailboxes = a.slice(1);
+  return p;
+}
+
+const tilde = (f: string, home: string): string => (f === '~' ? home : f.startsWith('~/') ? join(home, f.slice(2)) : f);
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.length === 1 && (argv[0] === '-h' || argv[0] === '--help')) { process.stdout.write(USAGE); return 0; }
+  if (argv.length === 1 && argv[0] === '--version') { process.stdout.write(`${VERSION}\n`); return 0; }
+  let p: Parsed | string;
+  try { p = parse(argv); } catch (e) { p = (e as Error).message; }
+  if (typeof p === 'string') { process.stderr.write(`smd-server: ${p}\n${USAGE}`); return 2; }
+  const home = process.env.HOME ?? '';
+  if (home === '') { process.stderr.write('smd-server: HOME is not set\n'); return 2; }
+  mkdirSync(join(home, '.smd'), { recursive: true, mode: 0o700 });
+
+  if (p.dumpStdin !== null) return dumpStdin(resolve(tilde(p.dumpStdin, home)), join(home, '.smd'));
+
+  const mailboxes: ByteString[] = p.mailboxes.map((m) => decodeArgument(fromUtf8(m)));
+  const excludes: ByteString[] = p.excludes.map((g) => decodeArgument(fromUtf8(g)));
+  const db = p.overrideDb !== null ? tilde(p.overrideDb, home) : dbFileName(home, p.endpoint, p.mailboxes);
+
+  if (p.getCmdline) {
+    const words = ['mddiff', '--db-file', db, ...p.excludes.flatMap((g) => ['--exclude', g]),
+      ...(p.noDelete ? ['-n'] : []), ...(p.noMove ? ['--no-move'] : []), ...p.mailboxes];
+    process.stdout.write(`${words.map(shellQuote).join(' ')}\n`);
+    return 0;
+  }
+
+  return runServer({
+    input: process.stdin, output: process.stdout, log: streamLog(p.verbose),
+    mailboxes, dbFile: db, excludes, dryRun: p.dryRun, noDelete: p.noDelete, noMove: p.noMove,
+    stopAfterDiff: p.stopAfterDiff,
+    cleanup: p.overrideDb !== null ? [db, `${db}.mtime`, `${db}.new`, `${db}.mtime.new`, `${db}.stat-cache`, `${db}.stat-cache.new`] : [],
+  });
+}
+
+/**
+ * --dump-stdin: used by smd-uniform-names to upload a scratch db-file. Only
+ * files under ~/.smd/ may be written (upstream let it overwrite any file,
+ * e.g. ~/.ssh/authorized_keys: section 8, S3).
+ */
+async function dumpStdin(target: string, smdDir: string): Promise<number> {
+  const rel = relative(smdDir, target);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+    process.stderr.write(`smd-server: --dump-stdin only writes files under ${smdDir}/, not ${target}\n`);
+    return 2;
+  }
+  mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+  const tmp = `${target}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    for await (const chunk of process.stdin) {
+      const b = chunk as Buffer;
+      let off = 0;
+      while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, target);
+  return 0;
+}

@@ -1,0 +1,194 @@
+import { unlinkSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { toUtf8, type ByteString } from '@smd/maildir';
+import { diffMaildir, formatCommand, dbFingerprint, commitDbFile, discardDbNew, type ScanResult } from '@smd/snapshot';
+import {
+  WireReader, WireWriter, ProtocolError, TaggedError, sendHandshake, receiveHandshake, decideHandshake, dbMismatchError,
+  logFailure, createDbPatch, EMPTY_PATCH, type SessionLog,
+} from '@smd/protocol';
+import { OpenMessage, ServeRefusal, type Part } from './messages.js';
+
+export interface ServerOptions {
+  input: Readable;
+  output: Writable;
+  log: SessionLog;
+  /** Mailbox roots (ByteStrings, %-decoded), relative to the cwd. */
+  mailboxes: ByteString[];
+  /** The db-file path. */
+  dbFile: string;
+  excludes?: ByteString[];
+  dryRun?: boolean;
+  noDelete?: boolean;
+  noMove?: boolean;
+  /** Exit right after END (smd-uniform-names); `cleanup` files are removed first. */
+  stopAfterDiff?: boolean;
+  cleanup?: string[];
+}
+
+/** Exit codes of smd-server (upstream section 4). */
+export const ServerExit = {
+  OK: 0,
+  CLIENT_DIED: 3,
+  PATCH_FAILED: 4,
+  CLIENT_ABORTED: 5,
+  INVALID_COMMAND: 6,
+  FAILURE: 7,
+} as const;
+
+const REQUEST = /^(GET|GETHEADER|GETBODY) (.+)$/s;
+const PARTS: Record<string, Part> = { GET: 'whole', GETHEADER: 'header', GETBODY: 'body' };
+
+/**
+ * One smd-server session: handshake, the diff streamed as it is computed,
+ * END, then requests answered strictly in order until COMMIT + DONE, ABORT
+ * or EOF. Only messages of the current scan are ever sent.
+ */
+export async function runServer(o: ServerOptions): Promise<number> {
+  const log = o.log;
+  const reader = new WireReader(o.input);
+  const writer = new WireWriter(o.output);
+  const db = o.dbFile;
+  const dry = o.dryRun === true;
+  try {
+    // Phase 0: handshake.
+    log.progress('Phase 0: handshake');
+    const mine = dbFingerprint(db, { create: !dry });
+    await sendHandshake(writer, mine);
+    const peer = await receiveHandshake(reader);
+    const decision = decideHandshake(mine, peer);
+    if (decision === 'mismatch') throw dbMismatchError(db);
+    if (decision === 'adopt-new') {
+      log.info(`The client already committed the last sync: renaming ${db}.new to ${db}`);
+      if (!dry) commitDbFile(db);
+    }
+
+    // Phase 1: the diff, streamed as the scan produces it.
+    log.progress('Phase 1: changes detection');
+    const scan = diffMaildir({
+      roots: o.mailboxes, dbFile: db, excludes: o.excludes ?? [], dryRun: dry, noDelete: o.noDelete, noMove: o.noMove,
+      onWarning: (m) => log.info(`mddiff: ${m}`),
+    });
+    let step = scan.next();
+    let commands = 0;
+    while (step.done !== true) {
+      await writer.line(formatCommand(step.value));
+      commands += 1;
+      step = scan.next();
+    }
+    const result: ScanResult = step.value;
+    await writer.line('END');
+    await writer.flush();
+    log.info(`${commands} changes sent for ${result.messages} messages`);
+    if (o.stopAfterDiff === true) {
+      for (const f of o.cleanup ?? []) removeQuietly(f);
+      await writer.end();
+      return ServerExit.OK;
+    }
+
+    // Phase 2: requests, answered in order.
+    log.progress('Phase 2: synchronization');
+    let served = 0;
+    for (;;) {
+      const line = await reader.readLine();
+      if (line === null) {
+        logFailure(log, 'Communication with client died unexpectedly',
+          { context: 'communication', probableCause: 'network', humanIntervention: 'avoidable', suggestedActions: ['retry'] });
+        return ServerExit.CLIENT_DIED;
+      }
+      const req = REQUEST.exec(line);
+      if (req !== null) {
+        await serve(req[2], PARTS[req[1]], result, writer, log);
+        served += 1;
+        continue;
+      }
+      if (line === 'COMMIT') return await commit(reader, writer, log, db, dry, result);
+      if (line === 'ABORT') {
+        log.error(`Client aborted, removing ${db}.new and ${db}.mtime.new`);
+        if (!dry) discardDbNew(db);
+        return ServerExit.CLIENT_ABORTED;
+      }
+      log.error(`Invalid command ${JSON.stringify(toUtf8(line).slice(0, 200))} after ${served} requests`);
+      return ServerExit.INVALID_COMMAND;
+    }
+  } catch (e) {
+    if (e instanceof TaggedError) {
+      logFailure(log, e.message, e.tags);
+      return ServerExit.FAILURE;
+    }
+    if (e instanceof ProtocolError) {
+      logFailure(log, `Communication with client failed: ${e.message}`,
+        { context: 'communication', probableCause: 'network', humanIntervention: 'avoidable', suggestedActions: ['retry'] });
+      return e.kind === 'eof' ? ServerExit.CLIENT_DIED : ServerExit.INVALID_COMMAND;
+    }
+    logFailure(log, `smd-server failed: ${(e as Error).message}`,
+      { context: 'internal-error', probableCause: 'unknown', humanIntervention: 'necessary' });
+    return ServerExit.FAILURE;
+  }
+}
+
+/** Answers one GET / GETHEADER / GETBODY: a chunk, or ABORT for anything that is not a message of this scan. */
+async function serve(name: ByteString, part: Part, result: ScanResult, writer: WireWriter, log: SessionLog): Promise<void> {
+  if (!result.has(name)) {
+    log.error(`Refusing to send ${JSON.stringify(toUtf8(name))}: it is not a message of the mailbox being synchronized`);
+    await writer.line('ABORT');
+    return;
+  }
+  let msg: OpenMessage;
+  try {
+    msg = OpenMessage.open(name, part);
+  } catch (e) {
+    if (!(e instanceof ServeRefusal)) throw e;
+    // Usually a mail program renamed or deleted it since the scan: the client fails cleanly and a retry converges.
+    log.error(`Unable to send ${toUtf8(name)}: ${e.message} (the mailbox changed during the sync?)`);
+    await writer.line('ABORT');
+    return;
+  }
+  try {
+    await writer.chunk(msg.size, msg.pieces());
+  } finally {
+    msg.close();
+  }
+}
+
+/** COMMIT: send the db-file patch, wait for DONE, then make the new db-file current. */
+async function commit(reader: WireReader, writer: WireWriter, log: SessionLog, db: string, dry: boolean, result: ScanResult): Promise<number> {
+  log.progress('Phase 3: agreement');
+  if (!result.ok) {
+    log.error('The client committed a diff that contained an ERROR: refusing');
+    await writer.line('ABORT');
+    await writer.flush();
+    return ServerExit.PATCH_FAILED;
+  }
+  let patch: Buffer;
+  try {
+    patch = dry ? EMPTY_PATCH : createDbPatch(db, `${db}.new`);
+  } catch (e) {
+    logFailure(log, `Unable to compute the db-file patch: ${(e as Error).message}`,
+      { context: 'commit', probableCause: 'db-patch-failed', humanIntervention: 'necessary' });
+    await writer.line('ABORT');
+    await writer.flush();
+    return ServerExit.PATCH_FAILED;
+  }
+  await writer.chunk(patch.length, patch);
+  await writer.flush();
+  const answer = await reader.readLine();
+  if (answer === 'DONE') {
+    if (!dry) commitDbFile(db);
+    await writer.end();
+    return ServerExit.OK;
+  }
+  if (answer === 'ABORT') {
+    log.error(`Client aborted, removing ${db}.new and ${db}.mtime.new`);
+    if (!dry) discardDbNew(db);
+    return ServerExit.CLIENT_ABORTED;
+  }
+  logFailure(log, answer === null ? 'Communication with client died unexpectedly' : `Invalid command ${JSON.stringify(answer.slice(0, 80))} instead of DONE`,
+    { context: 'communication', probableCause: 'network', humanIntervention: 'avoidable', suggestedActions: ['retry'] });
+  return answer === null ? ServerExit.CLIENT_DIED : ServerExit.INVALID_COMMAND;
+}
+
+function removeQuietly(f: string): void {
+  try {
+    unlinkSync(f);
+  } catch { /* absent */ }
+}
