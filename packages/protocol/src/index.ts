@@ -9,3 +9,7 @@ export {
   decideHandshake, sendHandshake, receiveHandshake, dbMismatchError,
 } from './handshake.js';
 export { type SessionLog, streamLog, logFailure } from './log.js';
+export {
+  PatchError, PATCH_MAGIC, EMPTY_PATCH, REORDER_FASTDIFF_MAX, isEmptyPatch,
+  createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchToBuffer, parseDbPatch,
+} from './patch.js';
