@@ -30,7 +30,7 @@ export async function parseSyncArgs(direction: 'pull' | 'push', argv: string[]):
     .option('no-delete', { alias: 'n', type: 'boolean', default: false, describe: 'do not propagate deletions (passes -n to smd-server)' })
     .version(VERSION)
     .help('help').alias('help', 'h')
-    .strict()
+    .strictOptions()
     .parserConfiguration({ 'boolean-negation': false })
     .exitProcess(false)
     .fail((msg) => { failed = true; process.stderr.write(`smd-${direction}: ${msg}\n`); });
