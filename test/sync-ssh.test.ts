@@ -1,0 +1,52 @@
+/**
+ * smd-pull / smd-push through a real OpenSSH sshd on 127.0.0.1, with the
+ * system ssh command and with the built-in ssh2 client.
+ */
+import t from 'tap';
+import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startSshd, type TestSshd } from './helpers/sshd.js';
+import { deliver, smd, treeObject, writeConfig } from './helpers/sync-fixture.js';
+
+let sshd: TestSshd;
+t.before(async () => { sshd = await startSshd(); });
+t.teardown(async () => { await sshd.stop(); });
+
+for (const transport of ['ssh', 'ssh2'] as const) {
+  t.test(`pull and push through sshd with the ${transport} transport`, async (t) => {
+    const endpoint = `ep-${transport}`;
+    writeConfig(sshd.home, endpoint, { SERVERNAME: sshd.sshConfigAlias, CLIENTNAME: `laptop-${transport}`, MAILBOX: `Mail-${transport}`, TRANSPORT: transport });
+    const local = join(sshd.home, `Mail-${transport}`);
+    const remote = join(sshd.remoteHome, `Mail-${transport}`);
+    const msgs: string[] = [];
+    for (let i = 0; i < 15; i++) msgs.push(deliver(sshd.remoteHome, `Mail-${transport}`));
+    deliver(sshd.remoteHome, `Mail-${transport}/.Work`, { size: 300_000 });
+
+    const pull = await smd('smd-pull', ['-s', endpoint], sshd.env);
+    t.equal(pull.status, 0, pull.status === 0 ? 'first pull succeeds' : `${pull.stdout}\n${pull.stderr}\n${sshd.log().slice(-2000)}`);
+    t.match(pull.stdout, /stats::new-mails\(16\)/);
+    t.same(treeObject(local), treeObject(remote));
+
+    renameSync(join(sshd.remoteHome, msgs[0]), join(sshd.remoteHome, `${msgs[0]}S`));
+    unlinkSync(join(sshd.home, msgs[1]));
+    deliver(sshd.home, `Mail-${transport}/.Sent`);
+    const push = await smd('smd-push', [endpoint], sshd.env);
+    t.equal(push.status, 0, push.stdout);
+    const pull2 = await smd('smd-pull', [endpoint], sshd.env);
+    t.equal(pull2.status, 0, pull2.stdout);
+    t.same(treeObject(local), treeObject(remote), 'both directions converged');
+  });
+}
+
+t.test('ssh2 refuses an unknown host key and names its fingerprint', async (t) => {
+  writeConfig(sshd.home, 'unknown', { SERVERNAME: sshd.sshConfigAlias, CLIENTNAME: 'laptop-unknown', MAILBOX: 'Mail-unknown', TRANSPORT: 'ssh2' });
+  deliver(sshd.remoteHome, 'Mail-unknown');
+  const saved = join(sshd.home, 'known_hosts.saved');
+  renameSync(sshd.knownHostsFile, saved);
+  writeFileSync(sshd.knownHostsFile, '');
+  t.teardown(() => renameSync(saved, sshd.knownHostsFile));
+  const r = await smd('smd-pull', ['unknown'], sshd.env);
+  t.equal(r.status, 1);
+  t.match(r.stdout, /SHA256:[A-Za-z0-9+/]{43}/);
+  t.same(treeObject(join(sshd.home, 'Mail-unknown')), {}, 'nothing synchronized');
+});
