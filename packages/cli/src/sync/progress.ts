@@ -11,7 +11,12 @@ export class ProgressView {
 
   constructor(private readonly direction: 'pull' | 'push', private readonly verbose: boolean, showTags: boolean,
     private readonly out: NodeJS.WriteStream = process.stdout) {
-    this.live = !verbose && !showTags && out.isTTY === true;
+    this.live = ProgressView.wanted(verbose, showTags, out);
+  }
+
+  /** Whether a live progress line will be drawn (the client must then log PROGRESS lines). */
+  static wanted(verbose: boolean, showTags: boolean, out: NodeJS.WriteStream = process.stdout): boolean {
+    return !verbose && !showTags && out.isTTY === true;
   }
 
   line(l: string): void {

@@ -103,8 +103,10 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
   const serverArgs = (excl: string[]): string[] => [
     ...excludeArgs(excl), ...childFlags, ...(o.noDelete ? ['-n'] : []), ...config.smdServerOpts, config.clientName, ...mailboxes,
   ];
+  // On a terminal the progress line is drawn from the client's PROGRESS lines, which need -v.
+  const clientFlags = !verboseChildren && ProgressView.wanted(o.verbose, o.showTags) ? ['-v', ...childFlags] : childFlags;
   const clientArgs = (translator: string | null): string[] => [
-    ...childFlags, ...config.smdClientOpts, ...(translator !== null ? ['-t', translator] : []), config.clientName, ...mailboxes,
+    ...clientFlags, ...config.smdClientOpts, ...(translator !== null ? ['-t', translator] : []), config.clientName, ...mailboxes,
   ];
 
   let localArgv: string[];
