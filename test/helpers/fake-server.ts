@@ -87,9 +87,9 @@ function headerOf(buf: Buffer): Buffer {
 }
 
 /** Runs bin/smd-client `args` in `cwd` with HOME=`home` against the script. */
-export async function runAgainst(opts: { home: string; cwd?: string; args: string[]; script: Script; env?: NodeJS.ProcessEnv }): Promise<Result> {
+export async function runAgainst(opts: { home: string; cwd?: string; args: string[]; script: Script; env?: NodeJS.ProcessEnv; nodeArgs?: string[] }): Promise<Result> {
   const s = opts.script;
-  const child = spawn(process.execPath, [CLIENT, ...opts.args], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLIENT, ...opts.args], {
     cwd: opts.cwd ?? opts.home, env: { ...process.env, HOME: opts.home, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';

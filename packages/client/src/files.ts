@@ -4,7 +4,7 @@
  * verified, then renamed (or linked, to never clobber) into place.
  */
 import {
-  closeSync, constants, fsyncSync, linkSync, lstatSync, openSync, readSync, renameSync, unlinkSync, writeSync,
+  closeSync, constants, fsync, fsyncSync, linkSync, lstatSync, openSync, readSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { type ByteString, fsPath, fsyncDir, MessageHasher, readMessageFile, type MessageHashes } from '@smd/maildir';
@@ -92,6 +92,19 @@ export class TempFile {
     fsyncSync(this.fd);
     closeSync(this.fd);
     this.fd = -1;
+    return this.hasher.digest();
+  }
+
+  /**
+   * Like finish(), but the fsync runs on the libuv thread pool, so the
+   * caller can receive the next message meanwhile (several fsyncs in flight
+   * also share journal commits).
+   */
+  async finishAsync(): Promise<MessageHashes | null> {
+    this.flush();
+    const fd = this.fd;
+    await new Promise<void>((res, rej) => fsync(fd, (e) => (e ? rej(e) : res())));
+    if (this.fd === fd) { closeSync(fd); this.fd = -1; }
     return this.hasher.digest();
   }
 

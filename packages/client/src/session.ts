@@ -82,7 +82,11 @@ const necessary = (context: string, probableCause: string, suggestedActions?: st
 
 interface Request {
   readonly line: string;
-  readonly handle: () => Promise<void>;
+  /**
+   * Consumes the reply from the input; may return a completion (fsync,
+   * verify, place) that runs while the next reply is read.
+   */
+  readonly handle: () => Promise<{ readonly completion: Promise<void> } | undefined>;
   readonly done: Deferred<void>;
 }
 
@@ -100,6 +104,8 @@ class ClientSession {
   private readonly dirty = new DirtyDirs();
   private readonly pending = new Map<ByteString, Promise<void>>();
   private readonly window: Semaphore;
+  /** Received messages waiting for their fsync (each holds an open fd): at most 64. */
+  private readonly finishing = new Semaphore(64);
   private readonly requests = new AsyncQueue<Request | typeof STOP>();
   private readonly commands = new AsyncQueue<DiffCommand | typeof END>();
   private readonly folders = new Map<ByteString, Promise<void>>();
@@ -235,15 +241,17 @@ class ClientSession {
     for (;;) {
       const r = await this.requests.next();
       if (r === STOP || this.aborted) return;
+      let later: { readonly completion: Promise<void> } | undefined;
       try {
-        await r.handle();
-        r.done.resolve();
+        later = await r.handle();
       } catch (e) {
         r.done.reject(e);
-        throw e;
-      } finally {
         this.window.release();
+        throw e;
       }
+      if (later === undefined) { r.done.resolve(); this.window.release(); continue; }
+      later.completion.then(() => { r.done.resolve(); this.window.release(); },
+        (e: unknown) => { r.done.reject(e); this.window.release(); this.abort(e); });
     }
   }
 
@@ -278,7 +286,7 @@ class ClientSession {
   }
 
   /** Queues a request line (flushed within one event-loop turn) and its reply handler. */
-  private async request(line: string, names: ByteString[], handle: () => Promise<void>): Promise<void> {
+  private async request(line: string, names: ByteString[], handle: () => Promise<{ readonly completion: Promise<void> } | undefined>): Promise<void> {
     await this.wait(this.window.acquire());
     this.checkAborted();
     const done = deferred<void>();
@@ -493,26 +501,46 @@ class ClientSession {
     await this.request(`GET ${name}`, [name], async () => {
       const size = await this.chunkHeader(name, this.o.maxMessageBytes ?? MAX_CHUNK);
       this.bytesAnnounced += size;
-      const tmp = new TempFile(tmpDir);
+      await this.finishing.acquire();
+      let tmp: TempFile;
+      try {
+        tmp = new TempFile(tmpDir);
+      } catch (e) {
+        this.finishing.release();
+        throw new TaggedError(`Unable to create a temporary file in ${toUtf8(tmpDir)}: ${(e as Error).message}`,
+          necessary('receive', 'non-writeable-file', [`display-permissions("${toUtf8(resolve(toUtf8(tmpDir)))}")`]), 1);
+      }
       try {
         for await (const piece of this.reader.readBytes(size)) {
           this.checkAborted();
           tmp.write(piece);
         }
-        const h = tmp.finish();
-        if (h === null || h.header !== header || h.body !== body) {
-          throw new TaggedError(`The server sent a different message for ${toUtf8(name)} than the one announced in the changes ` +
-            `(it was probably modified on the server meanwhile)`, retry('receive-message', 'modify-while-update'), 1);
-        }
-        this.place(tmp, target, header, body, replace, replace === null ? 'mail-addition' : 'replace');
       } catch (e) {
         tmp.discard();
+        this.finishing.release();
         throw this.replyError(e, name);
       }
-      this.stats.newMails++;
-      this.stats.bytesReceived += size;
-      this.fetchesDone++;
-      this.progress(false);
+      // The reply is consumed: fsync, verify and place while the pump reads the next one
+      // (wrapped in an object: returning the promise itself would make the pump wait for it).
+      return { completion: (async () => {
+        try {
+          const h = await tmp.finishAsync();
+          if (h === null || h.header !== header || h.body !== body) {
+            throw new TaggedError(`The server sent a different message for ${toUtf8(name)} than the one announced in the changes ` +
+              `(it was probably modified on the server meanwhile)`, retry('receive-message', 'modify-while-update'), 1);
+          }
+          this.place(tmp, target, header, body, replace, replace === null ? 'mail-addition' : 'replace');
+        } catch (e) {
+          tmp.discard();
+          throw e;
+        } finally {
+          this.finishing.release();
+        }
+        this.stats.newMails++;
+        this.stats.bytesReceived += size;
+        this.fetchesDone++;
+        this.progress(false);
+      })() };
     });
   }
 
@@ -560,6 +588,7 @@ class ClientSession {
         tmp.discard();
         throw e;
       }
+      return undefined;
     });
   }
 
