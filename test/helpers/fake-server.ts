@@ -108,7 +108,7 @@ export async function runAgainst(opts: { home: string; cwd?: string; args: strin
 
   // Request reader, concurrent with everything we send.
   const queue: string[] = [];
-  let wake: (() => void) | null = null;
+  const waker: { wake: (() => void) | null } = { wake: null };
   let readerDone = false;
   const reading = (async () => {
     try {
@@ -123,18 +123,18 @@ export async function runAgainst(opts: { home: string; cwd?: string; args: strin
         requests.push(l);
         events.push(`recv ${l}`);
         queue.push(l);
-        wake?.();
+        waker.wake?.();
       }
     } catch { /* the client died */ } finally {
       readerDone = true;
-      wake?.();
+      waker.wake?.();
     }
   })();
   const nextRequest = async (): Promise<string | null> => {
     while (queue.length === 0) {
       if (readerDone) return null;
-      await new Promise<void>((res) => { wake = res; });
-      wake = null;
+      await new Promise<void>((res) => { waker.wake = res; });
+      waker.wake = null;
     }
     return queue.shift()!;
   };
