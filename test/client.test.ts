@@ -389,3 +389,17 @@ t.test('-l, db patch failure, --rename-only, --override-db, usage', async (t) =>
   t.match(u.stderr, /Usage: smd-client/);
   t.equal(spawnSync(process.execPath, [CLIENT, '-x', 'laptop', 'Mail'], { encoding: 'utf8' }).status, 2, 'unknown option');
 });
+
+t.test('a message that appears while its fetch is in flight is never overwritten', async (t) => {
+  const h = home(t);
+  const files = new Map([['Mail/cur/race', A]]);
+  const r = await run(h, {
+    diff: [addLine('Mail/cur/race', A)], files,
+    lie: (q) => { if (q === 'GET Mail/cur/race') put(h, 'Mail/cur/race', B); return undefined; },
+  });
+  t.equal(r.status, 3, r.stderr);
+  t.match(r.stderr, /context\(mail-addition\) probable-cause\(concurrent-mailbox-edit\)/);
+  t.equal(read(h, 'Mail/cur/race'), B, 'the local message is untouched');
+  t.same(tmpFiles(h), []);
+  t.ok(r.events.includes('ABORT'));
+});
