@@ -38,8 +38,14 @@ export const PATCH_MAGIC = 'smd-dbpatch 1';
 /** The patch sent in dry-run: zero bytes. It means "no patch", and applies to nothing. */
 export const EMPTY_PATCH: Buffer = Buffer.alloc(0);
 
-/** Largest reordered block aligned with fast-diff; bigger ones use the LIS pass. */
-export const REORDER_FASTDIFF_MAX = 20000;
+/**
+ * Largest reordered block aligned with fast-diff; bigger ones use the LIS
+ * pass. fast-diff (Myers, O(N*D)) is quadratic on shuffled input: measured
+ * here 0.05 s for 1,000 reversed lines, 0.5 s for 1,000 shuffled lines and
+ * 4.5 s for 10,000 shuffled lines, while the LIS pass is O(k log k) and, the
+ * paired lines of a block being a permutation, just as exact.
+ */
+export const REORDER_FASTDIFF_MAX = 256;
 
 /**
  * Ops sections between these sizes are deflated (kept only if smaller).
@@ -411,6 +417,9 @@ interface ParsedPatch {
 /** Parses the header of a patch (and inflates its ops). Throws PatchError. */
 export function parseDbPatch(patch: Buffer): ParsedPatch {
   if (patch.length === 0) throw new PatchError('empty db-file patch (what a dry-run server sends): there is nothing to apply');
+  if (patch[0] === 0xd6 && patch[1] === 0xc3 && patch[2] === 0xc4) {
+    throw new PatchError('this is an xdelta3 (VCDIFF) patch, as upstream syncmaildir sends, not an smd db-file patch');
+  }
   let pos = 0;
   const line = (what: string): string => {
     const nl = patch.indexOf(10, pos);
@@ -421,8 +430,7 @@ export function parseDbPatch(patch: Buffer): ParsedPatch {
   };
   const magic = line('magic');
   if (magic !== PATCH_MAGIC) {
-    throw new PatchError(`not an smd db-file patch (first line ${JSON.stringify(magic.slice(0, 40))}, expected "${PATCH_MAGIC}")`
-      + (patch[0] === 0xd6 ? ': this looks like an xdelta3 patch from upstream syncmaildir' : ''));
+    throw new PatchError(`not an smd db-file patch (first line ${JSON.stringify(magic.slice(0, 40))}, expected "${PATCH_MAGIC}")`);
   }
   const mf = /^from ([0-9a-f]{40})$/.exec(line('from'));
   if (!mf) throw new PatchError('malformed db-file patch: bad "from" line');

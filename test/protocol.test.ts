@@ -1,0 +1,329 @@
+import t from 'tap';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import {
+  WireReader, WireWriter, ProtocolError, MAX_LINE, PROTOCOL_VERSION,
+  decideHandshake, sendHandshake, receiveHandshake, TaggedError,
+  createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchToBuffer, parseDbPatch,
+  PatchError, EMPTY_PATCH, isEmptyPatch, PATCH_MAGIC, REORDER_FASTDIFF_MAX,
+} from '@smd/protocol';
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'smd-protocol-'));
+const sha1 = (b: Buffer | string): string => createHash('sha1').update(typeof b === 'string' ? Buffer.from(b, 'latin1') : b).digest('hex');
+
+/** An async iterable yielding the given pieces (latin1 strings or Buffers). */
+async function* pieces(...ps: (string | Buffer)[]): AsyncGenerator<Buffer> {
+  for (const p of ps) yield typeof p === 'string' ? Buffer.from(p, 'latin1') : p;
+}
+
+async function readAll(r: WireReader, n: number): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const p of r.readBytes(n)) out.push(Buffer.from(p));
+  return Buffer.concat(out);
+}
+
+async function rejectsKind(t: Tap.Test, p: Promise<unknown>, kind: string, msg: string): Promise<void> {
+  try {
+    await p;
+    t.fail(`${msg}: no error`);
+  } catch (e) {
+    t.ok(e instanceof ProtocolError, `${msg}: ProtocolError`);
+    t.equal((e as ProtocolError).kind, kind, `${msg}: kind ${kind}`);
+  }
+}
+type TapTest = Parameters<Parameters<typeof t.test>[1]>[0];
+// eslint-disable-next-line @typescript-eslint/no-namespace
+declare namespace Tap { type Test = TapTest }
+
+t.test('WireReader', async (t) => {
+  t.test('lines split across pieces, latin1 bytes kept', async (t) => {
+    const r = new WireReader(pieces('proto', 'col 1', '.3\nADD a%20b ', Buffer.from([0xe9, 0xff, 0x0a]), '\n', 'END\n'));
+    t.equal(await r.readLine(), 'protocol 1.3');
+    t.equal(await r.readLine(), 'ADD a%20b \u00e9\u00ff');
+    t.equal(await r.readLine(), '');
+    t.equal(await r.readLine(), 'END');
+    t.equal(await r.readLine(), null, 'clean EOF');
+    t.equal(await r.readLine(), null, 'EOF again');
+  });
+
+  t.test('chunk bodies split across pieces, lines after them', async (t) => {
+    const r = new WireReader(pieces('chu', 'nk 11\nhel', 'lo', ' worl', 'dchunk 0\n', 'chunk 3\nab', 'cEND\n'));
+    t.equal(await r.readChunkHeader(), 11);
+    t.equal((await readAll(r, 11)).toString(), 'hello world');
+    t.equal((await r.readChunk()).length, 0, 'empty chunk');
+    t.equal((await r.readChunk()).toString(), 'abc');
+    t.equal(await r.readLine(), 'END');
+    t.ok(await r.atEnd());
+  });
+
+  t.test('EOF in the middle of a chunk', async (t) => {
+    const r = new WireReader(pieces('chunk 10\nshort'));
+    await rejectsKind(t, r.readChunk(), 'eof', 'short chunk');
+  });
+
+  t.test('EOF in the middle of a line', async (t) => {
+    const r = new WireReader(pieces('GET no-newline'));
+    await rejectsKind(t, r.readLine(), 'eof', 'unterminated line');
+  });
+
+  t.test('EOF while waiting for a chunk header', async (t) => {
+    await rejectsKind(t, new WireReader(pieces()).readChunkHeader(), 'eof', 'no reply');
+  });
+
+  t.test('oversize chunk', async (t) => {
+    await rejectsKind(t, new WireReader(pieces('chunk 1000\n')).readChunkHeader(999), 'limit', 'chunk over the limit');
+    await rejectsKind(t, new WireReader(pieces('chunk 99999999999999999\n')).readChunkHeader(), 'syntax', 'absurd size');
+  });
+
+  t.test('bad chunk headers', async (t) => {
+    for (const bad of ['chunk -1', 'chunk 01', 'chunk', 'chunk 1 2', 'CHUNK 1', 'chunk 0x10', 'ADD x']) {
+      await rejectsKind(t, new WireReader(pieces(`${bad}\n`)).readChunkHeader(), 'syntax', JSON.stringify(bad));
+    }
+  });
+
+  t.test('ABORT reply', async (t) => {
+    const r = new WireReader(pieces('ABORT\nchunk 2\nok'));
+    await rejectsKind(t, r.readChunkHeader(), 'abort', 'ABORT');
+    t.equal((await r.readChunk()).toString(), 'ok', 'the stream goes on after ABORT');
+  });
+
+  t.test('too-long line', async (t) => {
+    const long = 'x'.repeat(MAX_LINE + 10);
+    await rejectsKind(t, new WireReader(pieces(long.slice(0, 5000), long.slice(5000), '\n')).readLine(), 'limit', 'long line');
+    await rejectsKind(t, new WireReader(pieces('a'.repeat(200) + '\n')).readLine(100), 'limit', 'custom max');
+    t.equal(await new WireReader(pieces('a'.repeat(100) + '\n')).readLine(100), 'a'.repeat(100), 'exactly max is fine');
+  });
+});
+
+t.test('WireWriter', async (t) => {
+  t.test('lines, chunks from buffers and async pieces, byte exact', async (t) => {
+    const out: Buffer[] = [];
+    const sink = new Writable({ write(c: Buffer, _e, cb) { out.push(c); cb(); } });
+    const w = new WireWriter(sink);
+    await w.line('dbfile \u00e9');
+    await w.chunk(3, Buffer.from('abc'));
+    await w.chunk(5, pieces('12', '345'));
+    await w.chunk(0, Buffer.alloc(0));
+    await w.line('END');
+    await w.end();
+    t.same(Buffer.concat(out), Buffer.from('dbfile \u00e9\nchunk 3\nabcchunk 5\n12345chunk 0\nEND\n', 'latin1'));
+  });
+
+  t.test('a body that does not match the announced size throws', async (t) => {
+    const w = new WireWriter(new PassThrough().resume());
+    await t.rejects(w.chunk(4, Buffer.from('abc')), /announced/);
+    await t.rejects(w.chunk(4, pieces('ab')), /announced 4/);
+    await t.rejects(w.chunk(2, pieces('ab', 'c')), /beyond the announced/);
+  });
+
+  t.test('reader and writer through a pipe, with backpressure', async (t) => {
+    const pipe = new PassThrough({ highWaterMark: 1024 });
+    const w = new WireWriter(pipe);
+    const big = Buffer.alloc(3 * 1024 * 1024, 7);
+    const writing = (async () => {
+      for (let i = 0; i < 100; i++) await w.line(`GET name ${i}`);
+      await w.chunk(big.length, (async function* () { for (let o = 0; o < big.length; o += 65536) yield big.subarray(o, o + 65536); })());
+      await w.end();
+    })();
+    const r = new WireReader(pipe);
+    for (let i = 0; i < 100; i++) t.equal(await r.readLine(), `GET name ${i}`);
+    t.ok((await r.readChunk()).equals(big));
+    t.equal(await r.readLine(), null);
+    await writing;
+  });
+});
+
+t.test('handshake', async (t) => {
+  const A = 'a'.repeat(40);
+  const B = 'b'.repeat(40);
+  const C = 'c'.repeat(40);
+  t.equal(decideHandshake({ db: A, dbNew: null }, { db: C, dbNew: A }), 'ok', 'rule 1: the peer is behind, it will rename its .new');
+  t.equal(decideHandshake({ db: A, dbNew: B }, { db: B, dbNew: null }), 'adopt-new', 'rule 2: I crashed before renaming my .new');
+  t.equal(decideHandshake({ db: A, dbNew: null }, { db: A, dbNew: null }), 'ok', 'rule 3: same db');
+  t.equal(decideHandshake({ db: A, dbNew: B }, { db: A, dbNew: C }), 'ok', 'rule 3 with stale .new files');
+  t.equal(decideHandshake({ db: A, dbNew: null }, { db: B, dbNew: C }), 'mismatch', 'rule 4');
+  t.equal(decideHandshake({ db: A, dbNew: B }, { db: C, dbNew: B }), 'mismatch', 'equal .new files alone do not agree');
+  t.equal(decideHandshake({ db: A, dbNew: B }, { db: B, dbNew: A }), 'ok', 'rule 1 wins over rule 2');
+
+  t.test('lines on the wire', async (t) => {
+    const pipe = new PassThrough();
+    await sendHandshake(new WireWriter(pipe), { db: A, dbNew: null });
+    pipe.end();
+    const text = Buffer.concat(await pipe.toArray()).toString('latin1');
+    t.equal(text, `protocol ${PROTOCOL_VERSION}\ndbfile ${A} -\n`);
+    t.same(await receiveHandshake(new WireReader(pieces(text))), { db: A, dbNew: null });
+    t.same(await receiveHandshake(new WireReader(pieces(`protocol ${PROTOCOL_VERSION}\ndbfile ${A} ${B}\n`))), { db: A, dbNew: B });
+  });
+
+  t.test('failures carry TAGS', async (t) => {
+    const fail = async (input: string, cause: string, human: string): Promise<void> => {
+      try {
+        await receiveHandshake(new WireReader(pieces(input)));
+        t.fail(`no error for ${JSON.stringify(input)}`);
+      } catch (e) {
+        t.ok(e instanceof TaggedError, 'TaggedError');
+        t.equal((e as TaggedError).tags.probableCause, cause, `${JSON.stringify(input)} -> ${cause}`);
+        t.equal((e as TaggedError).tags.humanIntervention, human);
+      }
+    };
+    await fail('', 'network', 'avoidable');
+    await fail(`protocol ${PROTOCOL_VERSION}\n`, 'network', 'avoidable');
+    await fail('protocol 1.3\ndbfile x -\n', 'protocol-mismatch', 'necessary');
+    await fail(`protocol ${PROTOCOL_VERSION}\ndbfile nothex -\n`, 'protocol-mismatch', 'necessary');
+    await fail(`protocol ${PROTOCOL_VERSION}\ndbf`, 'network', 'avoidable');
+  });
+});
+
+/** A db-file line like mddiff writes. */
+const dbl = (i: number, name = `Mail/cur/${i}.host:2,S`): string => `${sha1(`h${i}`)} ${sha1(`b${i}`)} ${name}\n`;
+
+let seed = 42;
+const rnd = (): number => { seed = (seed * 16807) % 2147483647; return seed / 2147483647; };
+const ri = (n: number): number => Math.floor(rnd() * n);
+
+function roundTrip(t: TapTest, a: string, b: string, what: string): Buffer {
+  const A = Buffer.from(a, 'latin1');
+  const B = Buffer.from(b, 'latin1');
+  const p = createDbPatchFromBuffers(A, B);
+  const out = applyDbPatchToBuffer(A, p);
+  if (!out.equals(B)) t.fail(`${what}: round trip differs`);
+  return p;
+}
+
+t.test('db-file patch', async (t) => {
+  t.test('round trips on files', async (t) => {
+    const d = tmp();
+    const lines = Array.from({ length: 2000 }, (_, i) => dbl(i));
+    const oldText = lines.join('');
+    // upstream order: survivors keep their order, changed entries are appended
+    const changed = new Set([5, 600, 601, 1999]);
+    const newText = lines.filter((_, i) => !changed.has(i)).join('') + [...changed].map((i) => dbl(i, `Mail/cur/${i}.host:2,RS`)).join('') + dbl(5000);
+    writeFileSync(join(d, 'db'), oldText, 'latin1');
+    writeFileSync(join(d, 'db.new'), newText, 'latin1');
+    const patch = createDbPatch(join(d, 'db'), join(d, 'db.new'));
+    t.ok(patch.length < 1200, `small patch for 5 changed lines (${patch.length} bytes)`);
+    t.ok(patch.subarray(0, PATCH_MAGIC.length + 1).equals(Buffer.from(`${PATCH_MAGIC}\n`)), 'magic line');
+    const res = applyDbPatch(join(d, 'db'), patch, join(d, 'client.db.new'));
+    t.same(readFileSync(join(d, 'client.db.new')), readFileSync(join(d, 'db.new')), 'result is the new db-file, byte for byte');
+    t.same(res, { sha1: sha1(newText), bytes: Buffer.byteLength(newText, 'latin1') });
+    t.same(readdirSync(d).sort(), ['client.db.new', 'db', 'db.new'], 'no temporary file left');
+    // applying over the old file itself
+    applyDbPatch(join(d, 'db'), patch, join(d, 'db'));
+    t.equal(readFileSync(join(d, 'db'), 'latin1'), newText, 'outPath may be the old file');
+    const p = parseDbPatch(patch);
+    t.equal(p.from, sha1(oldText));
+    t.equal(p.to, sha1(newText));
+  });
+
+  t.test('random edits, reorderings, duplicates, missing final newline', async (t) => {
+    let total = 0;
+    for (let it = 0; it < 400; it++) {
+      const n = ri(it < 300 ? 40 : 3000);
+      const pool = ri(4) === 0 ? 5 : 1e6; // small pools give duplicate lines
+      const a = Array.from({ length: n }, () => `l${ri(pool)} x\n`);
+      const b = a.slice();
+      for (let e = ri(8); e > 0; e--) {
+        const r = ri(6);
+        if (r === 0 && b.length > 0) b.splice(ri(b.length), 1 + ri(3));
+        else if (r === 1) b.splice(ri(b.length + 1), 0, `n${ri(pool)} y\n`);
+        else if (r === 2 && b.length > 1) { const x = b.splice(ri(b.length), 1 + ri(50)); b.splice(ri(b.length + 1), 0, ...x); }
+        else if (r === 3) b.reverse();
+        else if (r === 4) b.sort();
+        else b.push(`z${ri(pool)}\n`);
+      }
+      let A = a.join('');
+      let B = b.join('');
+      if (ri(5) === 0) A = A.slice(0, Math.max(0, A.length - 1));
+      if (ri(5) === 0) B = B.slice(0, Math.max(0, B.length - 1));
+      roundTrip(t, A, B, `case ${it}`);
+      total++;
+    }
+    t.equal(total, 400, '400 random round trips');
+  });
+
+  t.test('big reordered block (LIS path) and moved block (fast-diff path)', async (t) => {
+    const n = 20000;
+    const a = Array.from({ length: n }, (_, i) => dbl(i));
+    const rev = a.slice(0, 10).concat(a.slice(10).reverse());
+    roundTrip(t, a.join(''), rev.join(''), 'reverse of 40k lines');
+    const moved = a.slice(0, 100).concat(a.slice(5000, 5010), a.slice(100, 5000), a.slice(5010));
+    const p = roundTrip(t, a.join(''), moved.join(''), 'ten lines moved up');
+    t.ok(p.length < 3000, `moving 10 lines costs about 10 lines (${p.length} bytes)`);
+    const shuffled = a.slice();
+    for (let i = shuffled.length - 1; i > 0; i--) { const j = ri(i + 1); [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]]; }
+    roundTrip(t, a.join(''), shuffled.join(''), 'full shuffle');
+  });
+
+  t.test('first sync, empty, identical', async (t) => {
+    const text = Array.from({ length: 5000 }, (_, i) => dbl(i)).join('');
+    const p = roundTrip(t, '', text, 'first sync');
+    t.ok(p.length < text.length * 0.8, `first-sync patch is deflated (${p.length} < ${text.length})`);
+    t.match(p.toString('latin1', 0, 200), /\nops deflate \d+\n/);
+    const same = roundTrip(t, text, text, 'identical');
+    t.ok(same.length < 150, `identical files: header + one keep (${same.length} bytes)`);
+    roundTrip(t, '', '', 'both empty');
+    roundTrip(t, text, '', 'everything deleted');
+  });
+
+  t.test('latin1 names with spaces and high bytes', async (t) => {
+    const odd = ['Mail/cur/a b c:2,S', 'Mail/.Entw\u00fcrfe/cur/\u00e9t\u00e9 %41:2,', 'Mail/cur/\u00ff\u00fe\u0080', 'Mail/cur/tab\there'];
+    const a = odd.map((n, i) => dbl(i, n)).join('');
+    const b = dbl(1, odd[1]) + dbl(0, odd[0]) + dbl(9, 'Mail/cur/n\u00e4me with  two spaces') + dbl(3, odd[3]);
+    const p = roundTrip(t, a, b, 'latin1');
+    const d = tmp();
+    writeFileSync(join(d, 'old'), Buffer.from(a, 'latin1'));
+    applyDbPatch(join(d, 'old'), p, join(d, 'out'));
+    t.ok(readFileSync(join(d, 'out')).equals(Buffer.from(b, 'latin1')), 'bytes exact through files');
+  });
+
+  t.test('wrong old file -> PatchError, nothing written', async (t) => {
+    const d = tmp();
+    writeFileSync(join(d, 'old'), dbl(1) + dbl(2));
+    writeFileSync(join(d, 'new'), dbl(1) + dbl(3));
+    const patch = createDbPatch(join(d, 'old'), join(d, 'new'));
+    writeFileSync(join(d, 'other'), dbl(1) + dbl(4));
+    t.throws(() => applyDbPatch(join(d, 'other'), patch, join(d, 'out')), PatchError);
+    t.throws(() => applyDbPatch(join(d, 'other'), patch, join(d, 'out')), /SHA-1/);
+    t.throws(() => applyDbPatch(join(d, 'missing'), patch, join(d, 'out')), PatchError);
+    t.notOk(existsSync(join(d, 'out')), 'no output');
+    t.same(readdirSync(d).sort(), ['new', 'old', 'other'], 'no temporary file left');
+  });
+
+  t.test('corrupted patches -> PatchError', async (t) => {
+    const old = Buffer.from(Array.from({ length: 300 }, (_, i) => dbl(i)).join(''), 'latin1');
+    const neu = Buffer.from(Array.from({ length: 300 }, (_, i) => dbl(i === 150 ? 999 : i)).join(''), 'latin1');
+    const good = createDbPatchFromBuffers(old, neu);
+    t.ok(applyDbPatchToBuffer(old, good).equals(neu));
+    const text = good.toString('latin1');
+    const bad: [string, Buffer][] = [
+      ['empty (dry-run) patch', EMPTY_PATCH],
+      ['xdelta3 magic', Buffer.from([0xd6, 0xc3, 0xc4, 0x00, 0x05])],
+      ['wrong magic', Buffer.from(text.replace(PATCH_MAGIC, 'smd-dbpatch 2'), 'latin1')],
+      ['truncated', good.subarray(0, good.length - 5)],
+      ['header only', good.subarray(0, text.indexOf('ops '))],
+      ['extra byte', Buffer.concat([good, Buffer.from('x')])],
+      ['bad target hash', Buffer.from(text.replace(/\nto ([0-9a-f])/, (_, c: string) => `\nto ${c === '0' ? '1' : '0'}`), 'latin1')],
+      ['bad target size', Buffer.from(text.replace(/\nto ([0-9a-f]{40}) (\d+)/, (_, h: string, s: string) => `\nto ${h} ${Number(s) + 1}`), 'latin1')],
+    ];
+    // plain ops: hand-made patches with bad operations
+    const mk = (ops: string, to = sha1(neu), size = neu.length): Buffer =>
+      Buffer.from(`${PATCH_MAGIC}\nfrom ${sha1(old)}\nto ${to} ${size}\nops plain ${Buffer.byteLength(ops, 'latin1')}\n${ops}`, 'latin1');
+    bad.push(['keep past the end', mk(`=${old.length + 1}\n`)]);
+    bad.push(['keep not on a line boundary', mk(`=10\n-${old.length - 10}\n`)]);
+    bad.push(['ops do not cover the old file', mk(`=${dbl(0).length}\n`)]);
+    bad.push(['unknown op', mk('*3\n')]);
+    bad.push(['insert past the end', mk('+100\nabc')]);
+    bad.push(['deflate garbage', Buffer.from(`${PATCH_MAGIC}\nfrom ${sha1(old)}\nto ${sha1(neu)} ${neu.length}\nops deflate 4\nabcd`, 'latin1')]);
+    // a byte flipped inside the deflated ops
+    const flipped = Buffer.from(good);
+    flipped[flipped.length - 3] ^= 0x55;
+    bad.push(['flipped byte', flipped]);
+    for (const [what, p] of bad) t.throws(() => applyDbPatchToBuffer(old, p), PatchError, what);
+    t.ok(isEmptyPatch(EMPTY_PATCH) && !isEmptyPatch(good));
+    t.throws(() => applyDbPatchToBuffer(old, EMPTY_PATCH), /dry-run/);
+    t.throws(() => applyDbPatchToBuffer(old, Buffer.from([0xd6, 0xc3, 0xc4, 0])), /xdelta3/);
+  });
+});
