@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,7 @@ async function readAll(r: WireReader, n: number): Promise<Buffer> {
   return Buffer.concat(out);
 }
 
-async function rejectsKind(t: Tap.Test, p: Promise<unknown>, kind: string, msg: string): Promise<void> {
+async function rejectsKind(t: Test, p: Promise<unknown>, kind: string, msg: string): Promise<void> {
   try {
     await p;
     t.fail(`${msg}: no error`);
@@ -34,9 +34,7 @@ async function rejectsKind(t: Tap.Test, p: Promise<unknown>, kind: string, msg: 
     t.equal((e as ProtocolError).kind, kind, `${msg}: kind ${kind}`);
   }
 }
-type TapTest = Parameters<Parameters<typeof t.test>[1]>[0];
-// eslint-disable-next-line @typescript-eslint/no-namespace
-declare namespace Tap { type Test = TapTest }
+type TapTest = Test;
 
 t.test('WireReader', async (t) => {
   t.test('lines split across pieces, latin1 bytes kept', async (t) => {
