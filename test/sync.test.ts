@@ -6,6 +6,7 @@
 import t from 'tap';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { deliver, remoteConfig, smd, tmpFiles, treeObject, twoHomes, writeConfig } from './helpers/sync-fixture.js';
 
@@ -209,4 +210,42 @@ t.test('DEBUG=true logs the traffic of both directions', async (t) => {
   t.equal(r.status, 0, r.stdout);
   t.match(readFileSync(join(h.local, '.smd/log/s2c.default.log'), 'latin1'), /^protocol .*\n[^]*END\n/);
   t.match(readFileSync(join(h.local, '.smd/log/c2s.default.log'), 'latin1'), /^protocol [^]*COMMIT\nDONE\n$/);
+});
+
+t.test('an upstream user switches: existing config and db-files, nothing is downloaded again', async (t) => {
+  const h = twoHomes(t);
+  // A config as upstream's template writes it (sourced by sh upstream; parsed here).
+  mkdirSync(join(h.local, '.smd'), { recursive: true });
+  writeFileSync(join(h.local, '.smd', 'config.default'), [
+    '# Upstream-style configuration',
+    'SERVERNAME=fakehost',
+    'CLIENTNAME=`hostname`-default',
+    'MAILBOX="Mail/"',
+    'DEBUG=false',
+    'EXCLUDE=""',
+    '',
+  ].join('\n'));
+  const names: string[] = [];
+  for (let i = 0; i < 8; i++) names.push(deliver(h.remote, 'Mail'));
+  // Both hosts already hold the same messages and the db-file upstream wrote after the last sync.
+  const lines: string[] = [];
+  for (const n of names) {
+    const data = readFileSync(join(h.remote, n));
+    mkdirSync(join(h.local, n, '..'), { recursive: true });
+    writeFileSync(join(h.local, n), data);
+    const cut = data.indexOf('\n\n') + 2;
+    const sha = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
+    lines.push(`${sha(data.subarray(0, cut))} ${sha(data.subarray(cut))} ${n}\n`);
+  }
+  const host = (await import('node:os')).hostname();
+  const dbName = `${host}-default__Mail.db.txt`;
+  mkdirSync(join(h.remote, '.smd'), { recursive: true });
+  writeFileSync(join(h.remote, '.smd', dbName), lines.join(''));
+  writeFileSync(join(h.remote, '.smd', `${dbName}.mtime`), String(Math.floor(Date.now() / 1000) - 10));
+  writeFileSync(join(h.local, '.smd', dbName), lines.join(''));
+  deliver(h.remote, 'Mail');
+  const r = await smd('smd-pull', ['-s'], h.env);
+  t.equal(r.status, 0, r.stdout);
+  t.match(r.stdout, /stats::new-mails\(1\), del-mails\(0\), bytes-received\(\d{3}\)/, 'only the new message is fetched');
+  t.same(treeObject(join(h.local, 'Mail')), treeObject(join(h.remote, 'Mail')));
 });
