@@ -1,0 +1,363 @@
+/**
+ * smd-uniform-names [ENDPOINT] (upstream 6.10): before the first sync of two
+ * hosts that hold the same messages under different file names, writes
+ * `~/smd-rename.sh`, a script of `mv` lines giving the local files the
+ * server's names, so that the first smd-pull transfers nothing.
+ *
+ * 1. refuse if the endpoint's db-file exists (the hosts were synced already);
+ * 2. lock, reset the workarea as smd-push does (`workarea/<remote name>` ->
+ *    `$HOME/<local name>`) and hash the local mailbox, under remote names,
+ *    into `~/.smd/rename-db` (our mddiff);
+ * 3. upload it: `smd-server --dump-stdin ~/.smd/rename-db` on the server;
+ * 4. a pull-like session: remote `smd-server --no-move --stop-after-diff
+ *    --override-db ~/.smd/rename-db` (every differently named message is a
+ *    COPY + DELETE of the local name), local `smd-client --rename-only`
+ *    (turns those into `mv` lines);
+ * 5. remove `~/.smd/rename-db*`.
+ */
+import { spawn } from 'node:child_process';
+import {
+  closeSync, createReadStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { decodeArgument, fromUtf8, fsPath, toUtf8, type ByteString } from '@smd/maildir';
+import { dbFileName, listMailFolders } from '@smd/snapshot';
+import {
+  SmdHome, loadEndpointConfig, ConfigMissingError, ConfigError, configTemplate, writeTemplate, validateEndpointName,
+  Lock, LockBusyError, SYNC_LOCK_PROGRAMS, createTranslator, unsafeTranslation, type EndpointConfig,
+} from '@smd/endpoint';
+import { startRemote, type RemoteProcess, type TransportSpec } from '@smd/transport';
+import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
+import { buildReport } from './report.js';
+import { connect, eachLine } from './plumbing.js';
+import { VERSION } from '../launch.js';
+
+const USAGE = `Usage: smd-uniform-names [-v] [-s] [ENDPOINT]
+
+For a first synchronization of ENDPOINT (default: "default") when both hosts
+already hold the same messages under different file names: writes
+~/smd-rename.sh, which renames the local files to the names they have on the
+server. Inspect it, run it (sh ~/smd-rename.sh), then run smd-pull: it will
+not transfer those messages again.
+
+  -v, --verbose     verbose output (implies -s), -v to both programs
+  -s, --show-tags   print the machine-readable TAGS lines
+  -h, --help        this help
+      --version     print the version
+`;
+
+const say = (line: string): void => { process.stdout.write(`${line}\n`); };
+
+export interface UniformOptions { endpoint: string; verbose: boolean; showTags: boolean }
+
+/** `[-v] [-s] [ENDPOINT]`; a usage error is exit 1 (like smd-pull). */
+export function parseUniformArgs(argv: string[]): UniformOptions | { exit: number } {
+  const o: UniformOptions = { endpoint: 'default', verbose: false, showTags: false };
+  for (const a of argv) {
+    if (a === '-h' || a === '--help') { process.stdout.write(USAGE); return { exit: 0 }; }
+    if (a === '--version') { say(VERSION); return { exit: 0 }; }
+    if (a === '-v' || a === '--verbose') { o.verbose = true; o.showTags = true; continue; }
+    if (a === '-s' || a === '--show-tags') { o.showTags = true; continue; }
+    if (a.startsWith('-')) { process.stderr.write(`smd-uniform-names: unknown option ${a}\n${USAGE}`); return { exit: 1 }; }
+    o.endpoint = a;
+  }
+  return o;
+}
+
+/** smd-uniform-names: the whole run. Resolves to the exit code. */
+export async function runUniformNames(argv: string[]): Promise<number> {
+  const parsed = parseUniformArgs(argv);
+  if ('exit' in parsed) return parsed.exit;
+  const o = parsed;
+  const env = process.env;
+  const badName = validateEndpointName(o.endpoint);
+  if (badName !== null) { say(`ERROR: ${badName}`); return 1; }
+  let home: SmdHome;
+  try {
+    home = SmdHome.fromEnv(env);
+    home.ensure();
+  } catch (e) {
+    say(`ERROR: ${(e as Error).message}`);
+    return 1;
+  }
+  let config: EndpointConfig;
+  try {
+    config = loadEndpointConfig(home, o.endpoint, { env });
+  } catch (e) {
+    if (e instanceof ConfigMissingError) {
+      writeTemplate(home.config(o.endpoint), configTemplate(o.endpoint));
+      say(`No config file found for endpoint "${o.endpoint}": a template was written to ${home.config(o.endpoint)}.`);
+      say(`Edit it, then run smd-uniform-names${o.endpoint === 'default' ? '' : ` ${o.endpoint}`} again.`);
+      return 1;
+    }
+    if (e instanceof ConfigError) { say(`ERROR: ${e.message}`); return 1; }
+    throw e;
+  }
+  const db = dbFileName(home.home, config.clientName, config.mailboxRemote);
+  if (existsSync(db)) {
+    say(`ERROR: ${db} exists: endpoint "${o.endpoint}" has been synchronized already, and smd-uniform-names is only`);
+    say('ERROR: meant for the very first synchronization (renaming files now would confuse the next smd-pull/smd-push).');
+    return 1;
+  }
+  let lock: Lock;
+  try {
+    lock = Lock.acquire(home.lock, { programs: SYNC_LOCK_PROGRAMS });
+  } catch (e) {
+    if (e instanceof LockBusyError) {
+      say(`ERROR: Already running (${e.message})`);
+      say(`ERROR: If this is not the case, remove ${home.lock} by hand`);
+      if (o.showTags) say(`${o.endpoint}: smd-uniform-names@localhost: TAGS: error::context(locking) probable-cause(another-instance-running) human-intervention(necessary) suggested-actions(run(rm ${home.lock}))`);
+      return 1;
+    }
+    throw e;
+  }
+  try {
+    return await uniformLocked(o, home, config, env);
+  } finally {
+    removeRenameDb(home);
+    lock.release();
+  }
+}
+
+/** Log files and the lines written to them, as smd-pull keeps them. */
+class Logs {
+  readonly local: string[] = [];
+  readonly remote: string[] = [];
+  private readonly localFd: number;
+  private readonly remoteFd: number;
+  constructor(home: SmdHome, endpoint: string) {
+    this.localFd = openSync(home.clientLog(endpoint), 'w', 0o600);
+    this.remoteFd = openSync(home.serverLog(endpoint), 'w', 0o600);
+  }
+  localLine(l: string): void { writeSync(this.localFd, `${l}\n`); this.local.push(l); }
+  remoteLine(l: string): void { writeSync(this.remoteFd, `${l}\n`); this.remote.push(l); }
+  close(): void { closeSync(this.localFd); closeSync(this.remoteFd); }
+}
+
+async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointConfig, env: NodeJS.ProcessEnv): Promise<number> {
+  const started = Date.now();
+  const ep = o.endpoint;
+  const cruft = findFiles(home.workarea);
+  if (cruft !== null) {
+    say(`ERROR: Some files are left in ${home.workarea} (e.g. ${cruft}): remove them by hand, smd only keeps symbolic links there`);
+    return 1;
+  }
+  rmSync(home.workarea, { recursive: true, force: true });
+  mkdirSync(home.workarea, { recursive: true, mode: 0o700 });
+  process.chdir(home.home);
+  if (config.localhostWithoutLocalSync) {
+    say('WARNING: SERVERNAME is localhost but SMDCLIENTOPTS has no -l: using ssh anyway');
+  }
+  removeRenameDb(home);
+
+  const logs = new Logs(home, ep);
+  let failed = false;
+  try {
+    const verbose = o.verbose || config.debug;
+    const v = verbose ? ['-v'] : [];
+    const excludeArgs = (globs: string[]): string[] => globs.flatMap((g) => ['--exclude', g]);
+    const mailboxes = config.mailboxRemote;
+    const spec = transportFor(config, home, env);
+    const remoteServer = join(remoteBinDir(env), 'smd-server');
+    const remoteDb = '~/.smd/rename-db';
+
+    // 1. the local mailbox, under remote names, hashed into ~/.smd/rename-db
+    say(`Hashing the local mailbox (${config.mailboxLocalRaw})...`);
+    const built = await buildWorkarea(home, config);
+    if (built !== null) { logs.localLine(`ERROR: ${built}`); failed = true; return finish(); }
+    const hashed = await hashLocal(home, [...excludeArgs(config.excludeLocal), ...mailboxes], logs);
+    if (hashed !== null) { logs.localLine(`ERROR: ${hashed}`); failed = true; return finish(); }
+
+    // 2. uploaded to the server
+    say(`Uploading the list of local messages to ${config.serverName}...`);
+    const uploaded = await upload(spec, [remoteServer, '--dump-stdin', remoteDb, config.clientName, ...mailboxes], home.renameDb, logs);
+    if (!uploaded) { failed = true; return finish(); }
+
+    // 3. the server diffs its mailbox against it, the client turns renames into mv lines
+    say(`Comparing with the messages on ${config.serverName}...`);
+    const serverArgv = [remoteServer, ...excludeArgs(config.excludeRemote), ...v, '--no-move', '--stop-after-diff',
+      '--override-db', remoteDb, config.clientName, ...mailboxes];
+    const clientArgv = [join(OWN_BIN, 'smd-client'), ...v, ...config.smdClientOpts, '--rename-only',
+      '--override-db', home.renameDb, '-t', config.translatorRL.command, config.clientName, ...mailboxes];
+    failed = !(await session(spec, clientArgv, serverArgv, home, logs, config.debug ? ep : null));
+    return finish();
+  } finally {
+    logs.close();
+  }
+
+  function finish(): number {
+    const anyTags = [...logs.local, ...logs.remote].some((l) => l.startsWith('TAGS:'));
+    const report = buildReport({
+      direction: 'pull', endpoint: ep, serverName: config.serverName, failed, verbose: o.verbose,
+      showTags: o.showTags && (failed || anyTags), remoteLog: logs.remote, localLog: logs.local,
+    });
+    for (const l of report.lines) say(l);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    if (failed) {
+      say(`smd-uniform-names ${ep}: FAILED after ${seconds} s (details above and in ~/.smd/log/); nothing was renamed`);
+      return 1;
+    }
+    const script = join(home.home, 'smd-rename.sh');
+    say(`smd-uniform-names ${ep}: done in ${seconds} s: ${renameCount(script)} rename(s) written to ${script}`);
+    say(`Inspect ${script}, run it (sh ${script}), then run smd-pull${ep === 'default' ? '' : ` ${ep}`}.`);
+    return 0;
+  }
+}
+
+/** The number of mv/cp lines of the script (for the summary). */
+function renameCount(script: string): string {
+  try {
+    return String(readFileSync(script, 'latin1').split('\n').filter((l) => l.startsWith('mv ') || l.startsWith('cp ')).length);
+  } catch {
+    return '?';
+  }
+}
+
+/** Removes ~/.smd/rename-db and every rename-db.* file next to it. */
+function removeRenameDb(home: SmdHome): void {
+  let names: string[];
+  try { names = readdirSync(home.dir); } catch { return; }
+  for (const n of names) {
+    if (n !== 'rename-db' && !n.startsWith('rename-db.')) continue;
+    try { unlinkSync(join(home.dir, n)); } catch { /* gone already */ }
+  }
+}
+
+/**
+ * Our mddiff over the workarea (remote names) with `--db-file ~/.smd/rename-db`;
+ * its `.new` becomes the rename-db. Returns an error message, or null.
+ */
+function hashLocal(home: SmdHome, args: string[], logs: Logs): Promise<string | null> {
+  return new Promise((resolve) => {
+    const argv = [join(OWN_BIN, 'mddiff'), '--db-file', home.renameDb, ...args];
+    const child = spawn(process.execPath, argv, { cwd: home.workarea, stdio: ['ignore', 'pipe', 'pipe'] });
+    let error: string | null = null;
+    const out = eachLine(child.stdout, (l) => { if (error === null && l.startsWith('ERROR')) error = l.slice(6); });
+    const err = eachLine(child.stderr, (l) => logs.localLine(`mddiff: ${l}`));
+    child.once('error', (e) => resolve(`cannot run mddiff: ${e.message}`));
+    child.once('exit', (code, signal) => {
+      void Promise.all([out, err]).then(() => {
+        if (code !== 0) { resolve(`hashing the local mailbox failed (mddiff exit ${code ?? signal})${error !== null ? `: ${error}` : ''}`); return; }
+        try {
+          renameSync(`${home.renameDb}.new`, home.renameDb);
+        } catch (e) {
+          resolve(`mddiff wrote no ${home.renameDb}.new: ${(e as Error).message}`);
+          return;
+        }
+        resolve(null);
+      });
+    });
+  });
+}
+
+/** `cat rename-db | smd-server --dump-stdin ~/.smd/rename-db ...` on the server. */
+async function upload(spec: TransportSpec, argv: string[], file: string, logs: Logs): Promise<boolean> {
+  let remote: RemoteProcess;
+  try {
+    remote = await startRemote(spec, argv);
+  } catch (e) {
+    logs.remoteLine(`ssh: ${(e as Error).message}`);
+    return false;
+  }
+  const errDone = eachLine(remote.stderr, (l) => logs.remoteLine(l));
+  remote.stdout.resume();
+  remote.stdin.on('error', () => { /* the exit code tells */ });
+  const input = createReadStream(file);
+  input.on('error', (e) => { logs.localLine(`ERROR: cannot read ${file}: ${e.message}`); remote.kill(); });
+  input.pipe(remote.stdin);
+  const exit = await remote.exit;
+  await errDone;
+  if (exit.code !== 0) {
+    logs.remoteLine(exit.connectionFailed
+      ? `ssh: the connection failed while uploading ${file}`
+      : `ERROR: smd-server --dump-stdin failed (exit ${exit.code ?? exit.signal})`);
+    return false;
+  }
+  return true;
+}
+
+/** The local client and the remote server connected; true if both exit 0. */
+async function session(spec: TransportSpec, clientArgv: string[], serverArgv: string[], home: SmdHome, logs: Logs, debugEndpoint: string | null): Promise<boolean> {
+  const local = spawn(process.execPath, clientArgv, { cwd: home.workarea, stdio: ['pipe', 'pipe', 'pipe'] });
+  const localExit = new Promise<number>((resolve) => {
+    local.once('error', (e) => { logs.localLine(`ERROR: cannot start smd-client: ${e.message}`); resolve(127); });
+    local.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+  let remote: RemoteProcess;
+  try {
+    remote = await startRemote(spec, serverArgv);
+  } catch (e) {
+    local.kill('SIGTERM');
+    await localExit;
+    logs.remoteLine(`ssh: ${(e as Error).message}`);
+    return false;
+  }
+  const c2s = debugEndpoint !== null ? home.c2sLog(debugEndpoint) : null;
+  const s2c = debugEndpoint !== null ? home.s2cLog(debugEndpoint) : null;
+  connect(local.stdout, remote.stdin, c2s);
+  connect(remote.stdout, local.stdin, s2c);
+  const localDone = eachLine(local.stderr, (l) => logs.localLine(l));
+  const remoteDone = eachLine(remote.stderr, (l) => logs.remoteLine(l));
+  const [lc, rc] = await Promise.all([
+    localExit.then((c) => { killLater(() => remote.kill()); return c; }),
+    remote.exit.then((r) => { killLater(() => local.kill('SIGTERM')); return r.code ?? 255; }),
+  ]);
+  await Promise.all([localDone, remoteDone]);
+  return lc === 0 && rc === 0;
+}
+
+/** Gives the other side of a finished program a grace period to finish too. */
+function killLater(kill: () => void): void {
+  const t = setTimeout(kill, 30_000);
+  t.unref();
+}
+
+/** The first entry of the workarea that is neither a directory nor a symlink, or null. */
+function findFiles(dir: string): string | null {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return null; }
+  for (const n of names) {
+    const p = join(dir, n);
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) continue;
+    if (st.isDirectory()) { const f = findFiles(p); if (f !== null) return f; continue; }
+    return p;
+  }
+  return null;
+}
+
+/**
+ * As smd-push: every local cur/new folder is translated (TRANSLATOR_LR) and
+ * linked from the workarea (`workarea/<remote name>` -> `$HOME/<local name>`),
+ * so the local mailbox is hashed under the names the server uses.
+ * Returns an error message, or null.
+ */
+async function buildWorkarea(home: SmdHome, config: EndpointConfig): Promise<string | null> {
+  const roots = config.mailboxLocal.map((m) => decodeArgument(fromUtf8(m)));
+  const excludes = config.excludeLocal.map((g) => decodeArgument(fromUtf8(g)));
+  const translator = createTranslator(config.translatorLR.command, { cwd: home.home });
+  try {
+    let folders: ByteString[];
+    try {
+      folders = [...listMailFolders(roots, excludes)];
+    } catch (e) {
+      return `cannot list the local mailbox: ${(e as Error).message}`;
+    }
+    for (const dir of folders) {
+      let target: ByteString;
+      try {
+        target = await translator.translate(dir);
+      } catch (e) {
+        return `Error translating ${toUtf8(dir)}: ${(e as Error).message}`;
+      }
+      const unsafe = unsafeTranslation(target);
+      if (unsafe !== null) return `Error translating ${toUtf8(dir)}: ${unsafe} (${toUtf8(target)})`;
+      const link = Buffer.concat([Buffer.from(home.workarea + '/'), fsPath(target)]);
+      mkdirSync(Buffer.from(dirname(link.toString('latin1')), 'latin1'), { recursive: true, mode: 0o700 });
+      symlinkSync(Buffer.concat([Buffer.from(home.home + '/'), fsPath(dir)]), link);
+    }
+    return null;
+  } finally {
+    await translator.close();
+  }
+}
