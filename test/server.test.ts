@@ -207,6 +207,30 @@ t.test('first sync: handshake, streamed diff, requests, COMMIT, DONE', async (t)
   });
 });
 
+t.test('a big message that shrinks while being sent: connection closed', async (t) => {
+  const f = fixture({ [BIG_NAME]: BIG });
+  const s = start(f, ['laptop', 'Mail']);
+  await handshake(s);
+  await diffLines(s);
+  await s.w.line(`GET ${BIG_NAME}`);
+  await s.w.flush();
+  const size = await s.r.readChunkHeader();
+  t.equal(size, BIG.length, 'announced the size of the file');
+  // The server blocks on the full pipe; shrink the file meanwhile.
+  await new Promise((res) => setTimeout(res, 300));
+  writeFileSync(join(f.work, BIG_NAME), 'Subject: big\n\nshort\n');
+  let got = 0;
+  try {
+    for await (const p of s.r.readBytes(size)) got += p.length;
+    t.fail('the whole announced size arrived');
+  } catch (e) {
+    t.ok(e instanceof ProtocolError && e.kind === 'eof', `EOF inside the chunk after ${got} bytes`);
+  }
+  const { code, stderr } = await s.exit;
+  t.equal(code, 7);
+  t.match(stderr, /shrank/);
+});
+
 t.test('endings: ABORT, EOF, garbage, mismatches', async (t) => {
   t.test('ABORT -> .new removed, exit 5', async (t) => {
     const f = fixture({ 'Mail/cur/1:2,S': MSG1 });
@@ -415,6 +439,12 @@ t.test('options', async (t) => {
       t.equal(code, 2, `${target} refused`);
       t.match(stderr, /only writes files under/);
     }
+    symlinkSync(join(f.home, '.ssh'), join(f.home, '.smd', 'sshlink'));
+    const sl = start(f, ['--dump-stdin', '~/.smd/sshlink/authorized_keys', 'x', 'y']);
+    sl.child.stdin!.end('evil\n');
+    const r = await sl.exit;
+    t.equal(r.code, 2, 'a symlink inside ~/.smd leading outside is refused');
+    t.match(r.stderr, /leads outside/);
     t.equal(readFileSync(join(f.home, '.ssh', 'authorized_keys'), 'latin1'), 'ssh-ed25519 AAAA me\n', 'authorized_keys untouched');
     const s = start(f, ['--dump-stdin', '~/.smd/sub/rename-db', 'x', 'y']);
     s.child.stdin!.end('line 1\nline 2\n');

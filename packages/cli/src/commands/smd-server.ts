@@ -5,7 +5,7 @@
  * As upstream, options are recognised only while more than two arguments
  * remain, so a mailbox named like an option still works in last position.
  */
-import { closeSync, mkdirSync, openSync, writeSync, fsyncSync, renameSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync, fsyncSync, renameSync, realpathSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve, relative, isAbsolute } from 'node:path';
 import { decodeArgument, fromUtf8, type ByteString } from '@smd/maildir';
 import { dbFileName } from '@smd/snapshot';
@@ -115,8 +115,15 @@ async function dumpStdin(target: string, smdDir: string): Promise<number> {
     return 2;
   }
   mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+  // A symlink inside ~/.smd/ must not lead the write elsewhere.
+  const realRel = relative(realpathSync(smdDir), realpathSync(dirname(target)));
+  if (realRel.startsWith('..') || isAbsolute(realRel)) {
+    process.stderr.write(`smd-server: --dump-stdin only writes files under ${smdDir}/, and ${dirname(target)} leads outside it\n`);
+    return 2;
+  }
   const tmp = `${target}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
+  const fd = openSync(tmp, 'wx', 0o600);
+  let ok = false;
   try {
     for await (const chunk of process.stdin) {
       const b = chunk as Buffer;
@@ -124,8 +131,10 @@ async function dumpStdin(target: string, smdDir: string): Promise<number> {
       while (off < b.length) off += writeSync(fd, b, off, b.length - off);
     }
     fsyncSync(fd);
+    ok = true;
   } finally {
     closeSync(fd);
+    if (!ok) try { unlinkSync(tmp); } catch { /* gone */ }
   }
   renameSync(tmp, target);
   return 0;
