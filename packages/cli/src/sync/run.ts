@@ -1,11 +1,9 @@
 import { spawn } from 'node:child_process';
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { decodeArgument, fromUtf8, fsPath, toUtf8, type ByteString } from '@smd/maildir';
-import { listMailFolders } from '@smd/snapshot';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   SmdHome, loadEndpointConfig, ConfigMissingError, ConfigError, configTemplate, writeTemplate, validateEndpointName,
-  Lock, LockBusyError, SYNC_LOCK_PROGRAMS, runHooks, describeHookFailure, createTranslator, unsafeTranslation,
+  Lock, LockBusyError, SYNC_LOCK_PROGRAMS, runHooks, describeHookFailure,
   type EndpointConfig,
 } from '@smd/endpoint';
 import { startRemote, type RemoteProcess } from '@smd/transport';
@@ -13,6 +11,7 @@ import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
 import { parseSyncArgs, type SyncOptions } from './options.js';
 import { buildReport, programs, summaryLine } from './report.js';
 import { connect, eachLine } from './plumbing.js';
+import { killLater, linkLocalFolders, resetWorkarea } from './workarea.js';
 import { ProgressView } from './progress.js';
 
 export type Direction = 'pull' | 'push';
@@ -77,13 +76,8 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
   truncate(clientLogPath);
   truncate(serverLogPath);
 
-  const cruft = findFiles(home.workarea);
-  if (cruft !== null) {
-    say(`ERROR: Some files are left in ${home.workarea} (e.g. ${cruft}): remove them by hand, smd only keeps symbolic links there`);
-    return 1;
-  }
-  rmSync(home.workarea, { recursive: true, force: true });
-  mkdirSync(home.workarea, { recursive: true, mode: 0o700 });
+  const cruft = resetWorkarea(home);
+  if (cruft !== null) { say(`ERROR: ${cruft}`); return 1; }
   process.chdir(home.home);
 
   if (config.localhostWithoutLocalSync) {
@@ -116,7 +110,7 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     localArgv = [join(OWN_BIN, 'smd-client'), ...clientArgs(config.translatorRL.command)];
     remoteArgv = [join(remoteBinDir(env), 'smd-server'), ...serverArgs(config.excludeRemote)];
   } else {
-    const built = await buildPushWorkarea(home, config);
+    const built = await linkLocalFolders(home, config);
     if (built !== null) { say(`ERROR: ${built}`); return 1; }
     localArgv = [join(OWN_BIN, 'smd-server'), ...serverArgs(config.excludeLocal)];
     remoteArgv = [join(remoteBinDir(env), 'smd-client'), ...clientArgs(null)];
@@ -195,62 +189,7 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
   }
 }
 
-/** Gives the other side of a finished program a grace period to finish too. */
-function killLater(kill: () => void): void {
-  const t = setTimeout(kill, 30_000);
-  t.unref();
-}
 
 function truncate(path: string): void {
   closeSync(openSync(path, 'w', 0o600));
-}
-
-/** The first entry of the workarea that is neither a directory nor a symlink, or null. */
-function findFiles(dir: string): string | null {
-  let names: string[];
-  try { names = readdirSync(dir); } catch { return null; }
-  for (const n of names) {
-    const p = join(dir, n);
-    const st = lstatSync(p);
-    if (st.isSymbolicLink()) continue;
-    if (st.isDirectory()) { const f = findFiles(p); if (f !== null) return f; continue; }
-    return p;
-  }
-  return null;
-}
-
-/**
- * smd-push scans the local mailbox under the remote folder names: every local
- * cur/new folder is translated (TRANSLATOR_LR) and linked from the workarea
- * (`workarea/<remote name>` -> `$HOME/<local name>`), as upstream does.
- * Returns an error message, or null.
- */
-async function buildPushWorkarea(home: SmdHome, config: EndpointConfig): Promise<string | null> {
-  const roots = config.mailboxLocal.map((m) => decodeArgument(fromUtf8(m)));
-  const excludes = config.excludeLocal.map((g) => decodeArgument(fromUtf8(g)));
-  const translator = createTranslator(config.translatorLR.command, { cwd: home.home });
-  try {
-    let folders: ByteString[];
-    try {
-      folders = [...listMailFolders(roots, excludes)];
-    } catch (e) {
-      return `cannot list the local mailbox: ${(e as Error).message}`;
-    }
-    for (const dir of folders) {
-      let target: ByteString;
-      try {
-        target = await translator.translate(dir);
-      } catch (e) {
-        return `Error translating ${toUtf8(dir)}: ${(e as Error).message}`;
-      }
-      const unsafe = unsafeTranslation(target);
-      if (unsafe !== null) return `Error translating ${toUtf8(dir)}: ${unsafe} (${toUtf8(target)})`;
-      const link = Buffer.concat([Buffer.from(home.workarea + '/'), fsPath(target)]);
-      mkdirSync(Buffer.from(dirname(link.toString('latin1')), 'latin1'), { recursive: true, mode: 0o700 });
-      symlinkSync(Buffer.concat([Buffer.from(home.home + '/'), fsPath(dir)]), link);
-    }
-    return null;
-  } finally {
-    await translator.close();
-  }
 }

@@ -17,19 +17,19 @@
  */
 import { spawn } from 'node:child_process';
 import {
-  closeSync, createReadStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeSync,
+  closeSync, createReadStream, existsSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { decodeArgument, fromUtf8, fsPath, toUtf8, type ByteString } from '@smd/maildir';
-import { dbFileName, listMailFolders } from '@smd/snapshot';
+import { join } from 'node:path';
+import { dbFileName } from '@smd/snapshot';
 import {
   SmdHome, loadEndpointConfig, ConfigMissingError, ConfigError, configTemplate, writeTemplate, validateEndpointName,
-  Lock, LockBusyError, SYNC_LOCK_PROGRAMS, createTranslator, unsafeTranslation, type EndpointConfig,
+  Lock, LockBusyError, SYNC_LOCK_PROGRAMS, type EndpointConfig,
 } from '@smd/endpoint';
 import { startRemote, type RemoteProcess, type TransportSpec } from '@smd/transport';
 import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
 import { buildReport } from './report.js';
 import { connect, eachLine } from './plumbing.js';
+import { killLater, linkLocalFolders, resetWorkarea } from './workarea.js';
 import { VERSION } from '../launch.js';
 
 const USAGE = `Usage: smd-uniform-names [-v] [-s] [ENDPOINT]
@@ -137,13 +137,8 @@ class Logs {
 async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointConfig, env: NodeJS.ProcessEnv): Promise<number> {
   const started = Date.now();
   const ep = o.endpoint;
-  const cruft = findFiles(home.workarea);
-  if (cruft !== null) {
-    say(`ERROR: Some files are left in ${home.workarea} (e.g. ${cruft}): remove them by hand, smd only keeps symbolic links there`);
-    return 1;
-  }
-  rmSync(home.workarea, { recursive: true, force: true });
-  mkdirSync(home.workarea, { recursive: true, mode: 0o700 });
+  const cruft = resetWorkarea(home);
+  if (cruft !== null) { say(`ERROR: ${cruft}`); return 1; }
   process.chdir(home.home);
   if (config.localhostWithoutLocalSync) {
     say('WARNING: SERVERNAME is localhost but SMDCLIENTOPTS has no -l: using ssh anyway');
@@ -163,7 +158,7 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
 
     // 1. the local mailbox, under remote names, hashed into ~/.smd/rename-db
     say(`Hashing the local mailbox (${config.mailboxLocalRaw})...`);
-    const built = await buildWorkarea(home, config);
+    const built = await linkLocalFolders(home, config);
     if (built !== null) { logs.localLine(`ERROR: ${built}`); failed = true; return finish(); }
     const hashed = await hashLocal(home, [...excludeArgs(config.excludeLocal), ...mailboxes], logs);
     if (hashed !== null) { logs.localLine(`ERROR: ${hashed}`); failed = true; return finish(); }
@@ -304,60 +299,4 @@ async function session(spec: TransportSpec, clientArgv: string[], serverArgv: st
   ]);
   await Promise.all([localDone, remoteDone]);
   return lc === 0 && rc === 0;
-}
-
-/** Gives the other side of a finished program a grace period to finish too. */
-function killLater(kill: () => void): void {
-  const t = setTimeout(kill, 30_000);
-  t.unref();
-}
-
-/** The first entry of the workarea that is neither a directory nor a symlink, or null. */
-function findFiles(dir: string): string | null {
-  let names: string[];
-  try { names = readdirSync(dir); } catch { return null; }
-  for (const n of names) {
-    const p = join(dir, n);
-    const st = lstatSync(p);
-    if (st.isSymbolicLink()) continue;
-    if (st.isDirectory()) { const f = findFiles(p); if (f !== null) return f; continue; }
-    return p;
-  }
-  return null;
-}
-
-/**
- * As smd-push: every local cur/new folder is translated (TRANSLATOR_LR) and
- * linked from the workarea (`workarea/<remote name>` -> `$HOME/<local name>`),
- * so the local mailbox is hashed under the names the server uses.
- * Returns an error message, or null.
- */
-async function buildWorkarea(home: SmdHome, config: EndpointConfig): Promise<string | null> {
-  const roots = config.mailboxLocal.map((m) => decodeArgument(fromUtf8(m)));
-  const excludes = config.excludeLocal.map((g) => decodeArgument(fromUtf8(g)));
-  const translator = createTranslator(config.translatorLR.command, { cwd: home.home });
-  try {
-    let folders: ByteString[];
-    try {
-      folders = [...listMailFolders(roots, excludes)];
-    } catch (e) {
-      return `cannot list the local mailbox: ${(e as Error).message}`;
-    }
-    for (const dir of folders) {
-      let target: ByteString;
-      try {
-        target = await translator.translate(dir);
-      } catch (e) {
-        return `Error translating ${toUtf8(dir)}: ${(e as Error).message}`;
-      }
-      const unsafe = unsafeTranslation(target);
-      if (unsafe !== null) return `Error translating ${toUtf8(dir)}: ${unsafe} (${toUtf8(target)})`;
-      const link = Buffer.concat([Buffer.from(home.workarea + '/'), fsPath(target)]);
-      mkdirSync(Buffer.from(dirname(link.toString('latin1')), 'latin1'), { recursive: true, mode: 0o700 });
-      symlinkSync(Buffer.concat([Buffer.from(home.home + '/'), fsPath(dir)]), link);
-    }
-    return null;
-  } finally {
-    await translator.close();
-  }
 }

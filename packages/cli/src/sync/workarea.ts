@@ -1,0 +1,73 @@
+import { lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { decodeArgument, fromUtf8, fsPath, toUtf8, type ByteString } from '@smd/maildir';
+import { listMailFolders } from '@smd/snapshot';
+import { createTranslator, unsafeTranslation, type EndpointConfig, type SmdHome } from '@smd/endpoint';
+
+/**
+ * Empties `~/.smd/workarea` for a new run. It only ever holds directories and
+ * symbolic links; anything else was put there by hand and is not ours to
+ * delete: the error message names it. Returns an error message, or null.
+ */
+export function resetWorkarea(home: SmdHome): string | null {
+  const cruft = firstFile(home.workarea);
+  if (cruft !== null) return `Some files are left in ${home.workarea} (e.g. ${cruft}): remove them by hand, smd only keeps symbolic links there`;
+  rmSync(home.workarea, { recursive: true, force: true });
+  mkdirSync(home.workarea, { recursive: true, mode: 0o700 });
+  return null;
+}
+
+function firstFile(dir: string): string | null {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return null; }
+  for (const n of names) {
+    const p = join(dir, n);
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) continue;
+    if (st.isDirectory()) { const f = firstFile(p); if (f !== null) return f; continue; }
+    return p;
+  }
+  return null;
+}
+
+/**
+ * The local mailbox seen under the server's folder names, as upstream's
+ * smd-push builds it: every local cur/new folder is translated
+ * (TRANSLATOR_LR) and linked from the workarea (`workarea/<remote name>` ->
+ * `$HOME/<local name>`). The cwd must be $HOME. Returns an error message, or null.
+ */
+export async function linkLocalFolders(home: SmdHome, config: EndpointConfig): Promise<string | null> {
+  const roots = config.mailboxLocal.map((m) => decodeArgument(fromUtf8(m)));
+  const excludes = config.excludeLocal.map((g) => decodeArgument(fromUtf8(g)));
+  const translator = createTranslator(config.translatorLR.command, { cwd: home.home });
+  try {
+    let folders: ByteString[];
+    try {
+      folders = [...listMailFolders(roots, excludes)];
+    } catch (e) {
+      return `cannot list the local mailbox: ${(e as Error).message}`;
+    }
+    for (const dir of folders) {
+      let target: ByteString;
+      try {
+        target = await translator.translate(dir);
+      } catch (e) {
+        return `Error translating ${toUtf8(dir)}: ${(e as Error).message}`;
+      }
+      const unsafe = unsafeTranslation(target);
+      if (unsafe !== null) return `Error translating ${toUtf8(dir)}: ${unsafe} (${toUtf8(target)})`;
+      const link = Buffer.concat([Buffer.from(`${home.workarea}/`), fsPath(target)]);
+      mkdirSync(Buffer.from(dirname(link.toString('latin1')), 'latin1'), { recursive: true, mode: 0o700 });
+      symlinkSync(Buffer.concat([Buffer.from(`${home.home}/`), fsPath(dir)]), link);
+    }
+    return null;
+  } finally {
+    await translator.close();
+  }
+}
+
+/** Gives the other side of a finished program a grace period to finish too, then stops it. */
+export function killLater(kill: () => void): void {
+  const t = setTimeout(kill, 30_000);
+  t.unref();
+}
