@@ -1,7 +1,7 @@
 /**
  * End-to-end fixtures for smd-pull / smd-push: a local HOME, a "remote" HOME,
  * config files, a fake ssh that runs the remote command with the remote HOME
- * (optionally dropping the connection), and tree comparison.
+ * (optionally dropping the connection, or failing once), and tree comparison.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -103,7 +103,8 @@ export interface TwoHomes {
 /**
  * Two HOMEs on this machine and a fake `ssh` first on PATH that runs the
  * remote command in the remote HOME. FAKE_SSH_MAX_BYTES in the environment
- * cuts the server-to-client stream after that many bytes (a dropped link).
+ * cuts the server-to-client stream after that many bytes (a dropped link);
+ * FAKE_SSH_FAIL_ONCE=<file> fails to connect once (creating <file>).
  */
 export function twoHomes(t: { teardown(fn: () => void): void }): TwoHomes {
   const base = tempDir(t, 'smd-sync-');
@@ -116,6 +117,11 @@ export function twoHomes(t: { teardown(fn: () => void): void }): TwoHomes {
 # fake ssh: ssh HOST COMMAND... runs COMMAND on "the remote host" (a HOME of this machine)
 shift
 cd "${remote}" || exit 255
+if [ -n "$FAKE_SSH_FAIL_ONCE" ] && [ ! -e "$FAKE_SSH_FAIL_ONCE" ]; then
+  : > "$FAKE_SSH_FAIL_ONCE"
+  echo "ssh: connect to host fakehost port 22: Connection timed out" >&2
+  exit 255
+fi
 if [ -n "$FAKE_SSH_MAX_BYTES" ]; then
   HOME="${remote}" sh -c "$*" | head -c "$FAKE_SSH_MAX_BYTES"
   exit 255
