@@ -12,6 +12,8 @@ export interface ServerOptions {
   input: Readable;
   output: Writable;
   log: SessionLog;
+  /** The peer's endpoint name (for log lines only). */
+  endpoint?: string;
   /** Mailbox roots (ByteStrings, %-decoded), relative to the cwd. */
   mailboxes: ByteString[];
   /** The db-file path. */
@@ -78,7 +80,7 @@ export async function runServer(o: ServerOptions): Promise<number> {
     const result: ScanResult = step.value;
     await writer.line('END');
     await writer.flush();
-    log.info(`${commands} changes sent for ${result.messages} messages`);
+    log.info(`${commands} changes sent for ${result.messages} messages${o.endpoint ? ` to ${o.endpoint}` : ''}`);
     if (o.stopAfterDiff === true) {
       for (const f of o.cleanup ?? []) removeQuietly(f);
       await writer.end();

@@ -89,14 +89,14 @@ export async function main(argv: string[]): Promise<number> {
   const db = p.overrideDb !== null ? tilde(p.overrideDb, home) : dbFileName(home, p.endpoint, p.mailboxes);
 
   if (p.getCmdline) {
-    const words = ['mddiff', '--db-file', db, ...p.excludes.flatMap((g) => ['--exclude', g]),
+    const words = ['mddiff', ...(p.dryRun ? ['-d'] : []), '--db-file', db, ...p.excludes.flatMap((g) => ['--exclude', g]),
       ...(p.noDelete ? ['-n'] : []), ...(p.noMove ? ['--no-move'] : []), ...p.mailboxes];
     process.stdout.write(`${words.map(shellQuote).join(' ')}\n`);
     return 0;
   }
 
   return runServer({
-    input: process.stdin, output: process.stdout, log: streamLog(p.verbose),
+    input: process.stdin, output: process.stdout, log: streamLog(p.verbose), endpoint: p.endpoint,
     mailboxes, dbFile: db, excludes, dryRun: p.dryRun, noDelete: p.noDelete, noMove: p.noMove,
     stopAfterDiff: p.stopAfterDiff,
     cleanup: p.overrideDb !== null ? [db, `${db}.mtime`, `${db}.new`, `${db}.mtime.new`, `${db}.stat-cache`, `${db}.stat-cache.new`] : [],
