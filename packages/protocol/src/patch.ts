@@ -37,7 +37,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import fastDiff from 'fast-diff';
+import { createRequire } from 'node:module';
+import type FastDiff from 'fast-diff';
 import { h64Raw } from './fingerprint.js';
 
 /** First line of every (non-empty) patch. */
@@ -174,6 +175,16 @@ function lisMembers(v: Int32Array): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = len > 0 ? tails[len - 1] : -1; i >= 0; i = prev[i]) out[i] = 1;
   return out;
+}
+
+/**
+ * fast-diff, loaded on first use: importing it costs ~10 ms, paid by every
+ * program that imports @smd/protocol, while it only runs for reordered db-files.
+ */
+let fastDiffFn: typeof FastDiff | null = null;
+function fastDiff(a: string, b: string): FastDiff.Diff[] {
+  fastDiffFn ??= createRequire(import.meta.url)('fast-diff') as typeof FastDiff;
+  return fastDiffFn(a, b);
 }
 
 /** BMP code point for a small integer, skipping the surrogate range. */
