@@ -229,6 +229,7 @@ t.test('a big message that shrinks while being sent: connection closed', async (
   const { code, stderr } = await s.exit;
   t.equal(code, 7);
   t.match(stderr, /shrank/);
+  t.match(stderr, /TAGS: error::context\(transmit\) probable-cause\(simultaneous-mailbox-edit\) human-intervention\(avoidable\) suggested-actions\(retry\)/);
 });
 
 t.test('endings: ABORT, EOF, garbage, mismatches', async (t) => {

@@ -147,6 +147,11 @@ async function serve(name: ByteString, part: Part, result: ScanResult, writer: W
   }
   try {
     await writer.chunk(msg.size, msg.pieces());
+  } catch (e) {
+    if (e instanceof ProtocolError) throw e;
+    // The announced size can no longer be honoured: the only honest move is to close the connection.
+    throw new TaggedError(`Unable to send ${toUtf8(name)}: ${(e as Error).message}; closing the connection`,
+      { context: 'transmit', probableCause: 'simultaneous-mailbox-edit', humanIntervention: 'avoidable', suggestedActions: ['retry'] }, ServerExit.FAILURE);
   } finally {
     msg.close();
   }
