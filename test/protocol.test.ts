@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -11,7 +11,9 @@ import {
   PatchError, EMPTY_PATCH, isEmptyPatch, PATCH_MAGIC, REORDER_FASTDIFF_MAX,
 } from '@smd/protocol';
 
-const tmp = (): string => mkdtempSync(join(tmpdir(), 'smd-protocol-'));
+const dirs: string[] = [];
+t.teardown(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+const tmp = (): string => { const d = mkdtempSync(join(tmpdir(), 'smd-protocol-')); dirs.push(d); return d; };
 const sha1 = (b: Buffer | string): string => createHash('sha1').update(typeof b === 'string' ? Buffer.from(b, 'latin1') : b).digest('hex');
 
 /** An async iterable yielding the given pieces (latin1 strings or Buffers). */

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import {
-  mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, renameSync, readdirSync, symlinkSync,
+  mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, renameSync, readdirSync, symlinkSync, rmSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,8 +23,12 @@ const B = (s: string): Buffer => Buffer.from(s, 'latin1');
 interface Fixture { home: string; work: string; db: string }
 
 /** A work directory with a Maildir `Mail`, HOME beside it. Names are latin1 strings. */
+const bases: string[] = [];
+t.teardown(() => { for (const b of bases) rmSync(b, { recursive: true, force: true }); });
+
 function fixture(messages: Record<string, string | Buffer>): Fixture {
   const base = mkdtempSync(join(tmpdir(), 'smd-server-'));
+  bases.push(base);
   const home = join(base, 'home');
   const work = join(base, 'work');
   mkdirSync(join(home, '.smd'), { recursive: true });
