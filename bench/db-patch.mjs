@@ -40,11 +40,14 @@ const cases = [
   ['1 change', 1],
   ['1,000 changes', 1000],
   ['10% changes', Math.round(N / 10)],
+  ['a folder of 5,000 deleted', 'folder'],
   ['first sync (empty old db)', 'first'],
 ];
 for (const [label, k] of cases) {
   const from = k === 'first' ? emptyPath : oldPath;
-  const newText = k === 'first' ? oldText : build(pick(k));
+  const newText = k === 'first' ? oldText
+    : k === 'folder' ? oldText.split('\n').filter((_, i) => i < N / 2 || i >= N / 2 + 5000).join('\n')
+      : build(pick(k));
   const newPath = join(dir, 'new.db.txt');
   writeFileSync(newPath, newText, 'latin1');
   globalThis.gc?.();

@@ -252,6 +252,11 @@ t.test('db-file patch', async (t) => {
     const moved = a.slice(0, 100).concat(a.slice(5000, 5010), a.slice(100, 5000), a.slice(5010));
     const p = roundTrip(t, a.join(''), moved.join(''), 'ten lines moved up');
     t.ok(p.length < 3000, `moving 10 lines costs about 10 lines (${p.length} bytes)`);
+    const folderGone = a.slice(0, 5000).concat(a.slice(9000), [dbl(99999)]);
+    const pf = roundTrip(t, a.join(''), folderGone.join(''), 'block of 4,000 lines deleted');
+    t.ok(pf.length < 400, `a deleted block costs one op (${pf.length} bytes)`);
+    const folderNew = a.slice(0, 5000).concat(Array.from({ length: 3000 }, (_, i) => dbl(50000 + i)), a.slice(5000));
+    roundTrip(t, a.join(''), folderNew.join(''), 'block of 3,000 lines inserted in the middle');
     const shuffled = a.slice();
     for (let i = shuffled.length - 1; i > 0; i--) { const j = ri(i + 1); [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]]; }
     roundTrip(t, a.join(''), shuffled.join(''), 'full shuffle');

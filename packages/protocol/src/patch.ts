@@ -20,7 +20,9 @@
  *     difference, look up to RESYNC_LOOKAHEAD lines ahead in either file for
  *     the line that resynchronises (= lines deleted or inserted there). The
  *     usual db-file changes (entries removed from their place, new ones
- *     appended: spec 2.7) never need more than this;
+ *     appended: spec 2.7) never need more than this; then, for a block of
+ *     lines deleted or inserted (a folder removed), search each current line
+ *     within the next RESYNC_WINDOW bytes of the other file (memmem);
  *  3. if the greedy walk gets lost (reordering, a large deleted block), the
  *     rest of the middle is fingerprinted (64-bit xxhash) and every new line
  *     is paired with an equal, still unpaired old line (k-th occurrence with
@@ -123,6 +125,27 @@ function commonSuffix(a: Buffer, aStart: number, ae: number, b: Buffer, bStart: 
     return n + lo;
   }
   return max;
+}
+
+/** How far ahead (bytes) the greedy walk searches for a line before falling back to fingerprints. */
+const RESYNC_WINDOW = 4 * 1024 * 1024;
+
+/**
+ * Start of the first whole line of buf[from, min(end, from + RESYNC_WINDOW))
+ * equal to `line` (which ends with its `\n`, unless it is the last line of
+ * its file), or -1.
+ */
+function findLine(buf: Buffer, from: number, end: number, line: Buffer): number {
+  const limit = Math.min(end, from + RESYNC_WINDOW);
+  const view = buf.subarray(from, limit);
+  const needLf = line.length > 0 && line[line.length - 1] === 10;
+  for (let q = 0; ;) {
+    const k = view.indexOf(line, q);
+    if (k < 0) return -1;
+    const at = from + k;
+    if ((at === 0 || buf[at - 1] === 10) && (needLf || at + line.length === end)) return at;
+    q = k + 1;
+  }
 }
 
 /** End of the line starting at `p` (just after its `\n`, or `end`). */
@@ -279,6 +302,7 @@ function diffLines(a: Buffer, b: Buffer): OpWriter {
   let j = pre;
   const ea = la - suf;
   const eb = lb - suf;
+  let searchBudget = 2 * (la + lb);
   // 2. greedy walk: runs of equal lines are skipped with memcmp; at a
   // difference, look a few lines ahead for the line that resynchronises.
   while (i < ea && j < eb) {
@@ -305,6 +329,17 @@ function diffLines(a: Buffer, b: Buffer): OpWriter {
       if (ad >= ea && bd >= eb) break;
     }
     if (done) continue;
+    // A block of lines deleted or inserted (a folder removed, ...): search
+    // each current line within the next RESYNC_WINDOW bytes of the other file.
+    // The bytes searched are budgeted (twice the files), so that a
+    // pathological input cannot make this quadratic.
+    if (searchBudget > 0) {
+      const da = findLine(a, i, ea, b.subarray(j, bLine));
+      const db = findLine(b, j, eb, a.subarray(i, aLine));
+      searchBudget -= (da >= 0 ? da - i : Math.min(ea - i, RESYNC_WINDOW)) + (db >= 0 ? db - j : Math.min(eb - j, RESYNC_WINDOW));
+      if (da >= 0 && (db < 0 || da - i <= db - j)) { ops.del(da - i); i = da; continue; }
+      if (db >= 0) { ops.ins(j, db); j = db; continue; }
+    }
     // 3. no quick resync: fingerprints for the rest of the middle.
     middle(a, lineStarts(a, i, ea), b, lineStarts(b, j, eb), ops);
     i = ea;
