@@ -1,8 +1,19 @@
 #!/usr/bin/env node
 // Runs the tap suite and ends with the line CI reads: "N passed, N failed".
 // Extra arguments go to tap (e.g. a test file to run alone).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+
+// tap compiles its plugin list into node_modules: after `npm ci` it must be
+// rebuilt once, or the .taprc plugin change (no TypeScript plugin) is ignored.
+const stamp = 'node_modules/.smd-tap-build-stamp';
+const stale = !existsSync(stamp) || statSync(stamp).mtimeMs < statSync('.taprc').mtimeMs;
+if (stale) {
+  const b = spawnSync('npx', ['tap', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (b.status !== 0) { process.stdout.write('tap build failed\n0 passed, 1 failed\n'); process.exit(1); }
+  writeFileSync(stamp, '');
+}
 
 const args = ['tap', '--reporter=tap', ...process.argv.slice(2)];
 const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'inherit'] });
