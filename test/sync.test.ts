@@ -249,3 +249,23 @@ t.test('an upstream user switches: existing config and db-files, nothing is down
   t.match(r.stdout, /stats::new-mails\(1\), del-mails\(0\), bytes-received\(\d{3}\)/, 'only the new message is fetched');
   t.same(treeObject(join(h.local, 'Mail')), treeObject(join(h.remote, 'Mail')));
 });
+
+t.test('smd-check-conf lists both sides and checks the translators round trip', async (t) => {
+  const h = twoHomes(t);
+  const vars = {
+    SERVERNAME: 'fakehost', CLIENTNAME: 'laptop', MAILBOX: '', MAILBOX_REMOTE: 'Maildir', MAILBOX_LOCAL: 'Mail',
+    TRANSLATOR_RL: 'smd-translate -m oimap-dovecot -d RL default', TRANSLATOR_LR: 'smd-translate -m oimap-dovecot -d LR default',
+  };
+  writeConfig(h.local, 'default', vars);
+  deliver(h.local, 'Mail/Work');
+  deliver(h.remote, 'Maildir/.Lists');
+  const ok = await smd('smd-check-conf', [], h.env);
+  t.equal(ok.status, 0, ok.stdout);
+  t.match(ok.stdout, /Mail\/Work\/cur -> Maildir\/\.Work\/cur -> Mail\/Work\/cur/);
+  t.match(ok.stdout, /Maildir\/\.Lists\/cur -> Mail\/Lists\/cur -> Maildir\/\.Lists\/cur/);
+  t.match(ok.stdout, /Endpoint default configuration file successfully checked/);
+  writeConfig(h.local, 'default', { ...vars, TRANSLATOR_RL: 'smd-translate -m move -d RL default' });
+  const bad = await smd('smd-check-conf', [], h.env);
+  t.equal(bad.status, 1, bad.stdout);
+  t.match(bad.stdout, /do not map .* back to itself/);
+});

@@ -5,12 +5,10 @@
  */
 import { decodeArgument, fromUtf8, toUtf8, type ByteString } from '@smd/maildir';
 import { listMailFolders } from '@smd/snapshot';
-import {
-  SmdHome, loadEndpointConfig, ConfigMissingError, ConfigError, configTemplate, writeTemplate, validateEndpointName,
-  Lock, LockBusyError, SYNC_LOCK_PROGRAMS, createTranslator, type Translator,
-} from '@smd/endpoint';
+import { createTranslator, type EndpointConfig, type SmdHome, type Translator } from '@smd/endpoint';
 import { startRemote } from '@smd/transport';
 import { remoteBinDir, transportFor } from '../sync/remote.js';
+import { openEndpoint, say } from '../sync/endpoint.js';
 import { VERSION } from '../launch.js';
 
 const USAGE = `Usage: smd-check-conf [ENDPOINT]
@@ -20,7 +18,6 @@ both hosts and checks that TRANSLATOR_LR and TRANSLATOR_RL map every folder
 there and back to itself.
 `;
 
-const say = (l: string): void => { process.stdout.write(`${l}\n`); };
 
 export async function main(argv: string[]): Promise<number> {
   let endpoint = 'default';
@@ -30,32 +27,13 @@ export async function main(argv: string[]): Promise<number> {
     if (a.startsWith('-')) { process.stderr.write(`smd-check-conf: unknown option ${a}\n${USAGE}`); return 1; }
     endpoint = a;
   }
-  const bad = validateEndpointName(endpoint);
-  if (bad !== null) { say(`ERROR: ${bad}`); return 1; }
   const env = process.env;
-  const home = SmdHome.fromEnv(env);
-  home.ensure();
-  let config;
-  try {
-    config = loadEndpointConfig(home, endpoint, { env });
-  } catch (e) {
-    if (e instanceof ConfigMissingError) {
-      writeTemplate(home.config(endpoint), configTemplate(endpoint));
-      say(`No config file found: a template was written to ${home.config(endpoint)}`);
-      return 1;
-    }
-    if (e instanceof ConfigError) { say(`ERROR: ${e.message}`); return 1; }
-    throw e;
-  }
-  if (config.serverName === '') { say('ERROR: SERVERNAME is not set'); return 1; }
-  if (config.clientName === '') { say('ERROR: CLIENTNAME is not set'); return 1; }
-  let lock: Lock;
-  try {
-    lock = Lock.acquire(home.lock, { programs: SYNC_LOCK_PROGRAMS });
-  } catch (e) {
-    if (e instanceof LockBusyError) { say(`ERROR: Already running (${e.message})`); return 1; }
-    throw e;
-  }
+  const opened = openEndpoint({
+    program: 'smd-check-conf', endpoint,
+    check: (_home, config) => (config.serverName === '' ? 'SERVERNAME is not set' : config.clientName === '' ? 'CLIENTNAME is not set' : null),
+  }, env);
+  if (typeof opened === 'number') return opened;
+  const { home, config, lock } = opened;
   const lr = createTranslator(config.translatorLR.command, { cwd: home.home, env });
   const rl = createTranslator(config.translatorRL.command, { cwd: home.home, env });
   try {
@@ -101,7 +79,7 @@ async function roundTrips(folders: ByteString[], there: Translator, back: Transl
 }
 
 /** `mddiff -l` on the other host; null if it failed. */
-async function listRemote(config: Awaited<ReturnType<typeof loadEndpointConfig>>, home: SmdHome, env: NodeJS.ProcessEnv): Promise<ByteString[] | null> {
+async function listRemote(config: EndpointConfig, home: SmdHome, env: NodeJS.ProcessEnv): Promise<ByteString[] | null> {
   const argv = [`${remoteBinDir(env)}/mddiff`, ...config.excludeRemote.flatMap((g) => ['--exclude', g]), '-l', ...config.mailboxRemote];
   let remote;
   try {

@@ -17,19 +17,18 @@
  */
 import { spawn } from 'node:child_process';
 import {
-  closeSync, createReadStream, existsSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync,
+  createReadStream, existsSync, readdirSync, readFileSync, renameSync, unlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { dbFileName } from '@smd/snapshot';
-import {
-  SmdHome, loadEndpointConfig, ConfigMissingError, ConfigError, configTemplate, writeTemplate, validateEndpointName,
-  Lock, LockBusyError, SYNC_LOCK_PROGRAMS, type EndpointConfig,
-} from '@smd/endpoint';
+import type { EndpointConfig, SmdHome } from '@smd/endpoint';
 import { startRemote, type RemoteProcess, type TransportSpec } from '@smd/transport';
 import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
 import { buildReport } from './report.js';
-import { connect, eachLine } from './plumbing.js';
-import { killLater, linkLocalFolders, resetWorkarea } from './workarea.js';
+import { eachLine } from './plumbing.js';
+import { linkLocalFolders, resetWorkarea } from './workarea.js';
+import { openEndpoint, say } from './endpoint.js';
+import { RunLogs, runPair } from './pair.js';
 import { VERSION } from '../launch.js';
 
 const USAGE = `Usage: smd-uniform-names [-v] [-s] [ENDPOINT]
@@ -46,7 +45,6 @@ not transfer those messages again.
       --version     print the version
 `;
 
-const say = (line: string): void => { process.stdout.write(`${line}\n`); };
 
 export interface UniformOptions { endpoint: string; verbose: boolean; showTags: boolean }
 
@@ -69,69 +67,24 @@ export async function runUniformNames(argv: string[]): Promise<number> {
   const parsed = parseUniformArgs(argv);
   if ('exit' in parsed) return parsed.exit;
   const o = parsed;
+  const opened = openEndpoint({
+    program: 'smd-uniform-names', endpoint: o.endpoint, showTags: o.showTags,
+    check: (home, config) => {
+      const db = dbFileName(home.home, config.clientName, config.mailboxRemote);
+      return existsSync(db)
+        ? `${db} exists: endpoint "${o.endpoint}" has been synchronized already, and smd-uniform-names is only meant for the very first synchronization (renaming files now would confuse the next smd-pull/smd-push).`
+        : null;
+    },
+  });
+  if (typeof opened === 'number') return opened;
+  const { home, config, lock } = opened;
   const env = process.env;
-  const badName = validateEndpointName(o.endpoint);
-  if (badName !== null) { say(`ERROR: ${badName}`); return 1; }
-  let home: SmdHome;
-  try {
-    home = SmdHome.fromEnv(env);
-    home.ensure();
-  } catch (e) {
-    say(`ERROR: ${(e as Error).message}`);
-    return 1;
-  }
-  let config: EndpointConfig;
-  try {
-    config = loadEndpointConfig(home, o.endpoint, { env });
-  } catch (e) {
-    if (e instanceof ConfigMissingError) {
-      writeTemplate(home.config(o.endpoint), configTemplate(o.endpoint));
-      say(`No config file found for endpoint "${o.endpoint}": a template was written to ${home.config(o.endpoint)}.`);
-      say(`Edit it, then run smd-uniform-names${o.endpoint === 'default' ? '' : ` ${o.endpoint}`} again.`);
-      return 1;
-    }
-    if (e instanceof ConfigError) { say(`ERROR: ${e.message}`); return 1; }
-    throw e;
-  }
-  const db = dbFileName(home.home, config.clientName, config.mailboxRemote);
-  if (existsSync(db)) {
-    say(`ERROR: ${db} exists: endpoint "${o.endpoint}" has been synchronized already, and smd-uniform-names is only`);
-    say('ERROR: meant for the very first synchronization (renaming files now would confuse the next smd-pull/smd-push).');
-    return 1;
-  }
-  let lock: Lock;
-  try {
-    lock = Lock.acquire(home.lock, { programs: SYNC_LOCK_PROGRAMS });
-  } catch (e) {
-    if (e instanceof LockBusyError) {
-      say(`ERROR: Already running (${e.message})`);
-      say(`ERROR: If this is not the case, remove ${home.lock} by hand`);
-      if (o.showTags) say(`${o.endpoint}: smd-uniform-names@localhost: TAGS: error::context(locking) probable-cause(another-instance-running) human-intervention(necessary) suggested-actions(run(rm ${home.lock}))`);
-      return 1;
-    }
-    throw e;
-  }
   try {
     return await uniformLocked(o, home, config, env);
   } finally {
     removeRenameDb(home);
     lock.release();
   }
-}
-
-/** Log files and the lines written to them, as smd-pull keeps them. */
-class Logs {
-  readonly local: string[] = [];
-  readonly remote: string[] = [];
-  private readonly localFd: number;
-  private readonly remoteFd: number;
-  constructor(home: SmdHome, endpoint: string) {
-    this.localFd = openSync(home.clientLog(endpoint), 'w', 0o600);
-    this.remoteFd = openSync(home.serverLog(endpoint), 'w', 0o600);
-  }
-  localLine(l: string): void { writeSync(this.localFd, `${l}\n`); this.local.push(l); }
-  remoteLine(l: string): void { writeSync(this.remoteFd, `${l}\n`); this.remote.push(l); }
-  close(): void { closeSync(this.localFd); closeSync(this.remoteFd); }
 }
 
 async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointConfig, env: NodeJS.ProcessEnv): Promise<number> {
@@ -145,7 +98,7 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
   }
   removeRenameDb(home);
 
-  const logs = new Logs(home, ep);
+  const logs = new RunLogs(home.clientLog(ep), home.serverLog(ep), true);
   let failed = false;
   try {
     const verbose = o.verbose || config.debug;
@@ -174,7 +127,11 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
       '--override-db', remoteDb, config.clientName, ...mailboxes];
     const clientArgv = [join(OWN_BIN, 'smd-client'), ...v, ...config.smdClientOpts, '--rename-only',
       '--override-db', home.renameDb, '-t', config.translatorRL.command, config.clientName, ...mailboxes];
-    failed = !(await session(spec, clientArgv, serverArgv, home, logs, config.debug ? ep : null));
+    const codes = await runPair({
+      localArgv: clientArgv, cwd: home.workarea, env, spec, remoteArgv: serverArgv, logs, clientIsLocal: true,
+      tee: config.debug ? { sent: home.c2sLog(ep), received: home.s2cLog(ep) } : undefined,
+    });
+    failed = codes.local !== 0 || codes.remote !== 0;
     return finish();
   } finally {
     logs.close();
@@ -222,7 +179,7 @@ function removeRenameDb(home: SmdHome): void {
  * Our mddiff over the workarea (remote names) with `--db-file ~/.smd/rename-db`;
  * its `.new` becomes the rename-db. Returns an error message, or null.
  */
-function hashLocal(home: SmdHome, args: string[], logs: Logs): Promise<string | null> {
+function hashLocal(home: SmdHome, args: string[], logs: RunLogs): Promise<string | null> {
   return new Promise((resolve) => {
     const argv = [join(OWN_BIN, 'mddiff'), '--db-file', home.renameDb, ...args];
     const child = spawn(process.execPath, argv, { cwd: home.workarea, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -246,7 +203,7 @@ function hashLocal(home: SmdHome, args: string[], logs: Logs): Promise<string | 
 }
 
 /** `cat rename-db | smd-server --dump-stdin ~/.smd/rename-db ...` on the server. */
-async function upload(spec: TransportSpec, argv: string[], file: string, logs: Logs): Promise<boolean> {
+async function upload(spec: TransportSpec, argv: string[], file: string, logs: RunLogs): Promise<boolean> {
   let remote: RemoteProcess;
   try {
     remote = await startRemote(spec, argv);
@@ -269,34 +226,4 @@ async function upload(spec: TransportSpec, argv: string[], file: string, logs: L
     return false;
   }
   return true;
-}
-
-/** The local client and the remote server connected; true if both exit 0. */
-async function session(spec: TransportSpec, clientArgv: string[], serverArgv: string[], home: SmdHome, logs: Logs, debugEndpoint: string | null): Promise<boolean> {
-  const local = spawn(process.execPath, clientArgv, { cwd: home.workarea, stdio: ['pipe', 'pipe', 'pipe'] });
-  const localExit = new Promise<number>((resolve) => {
-    local.once('error', (e) => { logs.localLine(`ERROR: cannot start smd-client: ${e.message}`); resolve(127); });
-    local.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-  });
-  let remote: RemoteProcess;
-  try {
-    remote = await startRemote(spec, serverArgv);
-  } catch (e) {
-    local.kill('SIGTERM');
-    await localExit;
-    logs.remoteLine(`ssh: ${(e as Error).message}`);
-    return false;
-  }
-  const c2s = debugEndpoint !== null ? home.c2sLog(debugEndpoint) : null;
-  const s2c = debugEndpoint !== null ? home.s2cLog(debugEndpoint) : null;
-  connect(local.stdout, remote.stdin, c2s);
-  connect(remote.stdout, local.stdin, s2c);
-  const localDone = eachLine(local.stderr, (l) => logs.localLine(l));
-  const remoteDone = eachLine(remote.stderr, (l) => logs.remoteLine(l));
-  const [lc, rc] = await Promise.all([
-    localExit.then((c) => { killLater(() => remote.kill()); return c; }),
-    remote.exit.then((r) => { killLater(() => local.kill('SIGTERM')); return r.code ?? 255; }),
-  ]);
-  await Promise.all([localDone, remoteDone]);
-  return lc === 0 && rc === 0;
 }

@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { startRemote, type RemoteProcess, type TransportSpec } from '@smd/transport';
+import { connect, eachLine } from './plumbing.js';
+import { killLater } from './workarea.js';
+
+/**
+ * The two log files of a run (`client.<ep>.log` for the local program,
+ * `server.<ep>.log` for the remote one) and the lines the final report
+ * needs. PROGRESS/TRACE lines only go to the files, so memory does not grow
+ * with the length of a run.
+ */
+export class RunLogs {
+  readonly local: string[] = [];
+  readonly remote: string[] = [];
+  private readonly localFd: number;
+  private readonly remoteFd: number;
+
+  /** `truncate`: start both files empty. They are opened for appending, as hooks also write to the client log. */
+  constructor(localPath: string, remotePath: string, truncate: boolean) {
+    if (truncate) for (const p of [localPath, remotePath]) closeSync(openSync(p, 'w', 0o600));
+    this.localFd = openSync(localPath, 'a', 0o600);
+    this.remoteFd = openSync(remotePath, 'a', 0o600);
+  }
+
+  localLine(l: string): void { writeSync(this.localFd, `${l}\n`); if (kept(l)) this.local.push(l); }
+  remoteLine(l: string): void { writeSync(this.remoteFd, `${l}\n`); if (kept(l)) this.remote.push(l); }
+  close(): void { closeSync(this.localFd); closeSync(this.remoteFd); }
+}
+
+const kept = (l: string): boolean => !l.startsWith('PROGRESS: ') && !l.startsWith('TRACE: ');
+
+export interface PairOptions {
+  /** the local program: node script + arguments, run with `cwd` */
+  localArgv: string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** the remote program, through the transport */
+  spec: TransportSpec;
+  remoteArgv: string[];
+  logs: RunLogs;
+  /** DEBUG traffic logs: bytes sent to the remote program, bytes received from it */
+  tee?: { sent: string | null; received: string | null };
+  /** every stderr line of the program that runs smd-client (for the progress line) */
+  onClientLine?: (line: string) => void;
+  clientIsLocal: boolean;
+}
+
+/** Exit codes of the two programs (127: could not start; 255: the connection failed). */
+export interface PairResult { local: number; remote: number }
+
+/**
+ * Runs a local program and a remote one connected stdout-to-stdin both ways,
+ * their stderr in the logs; resolves when both have finished. When one ends,
+ * the other gets a grace period before it is stopped.
+ */
+export async function runPair(o: PairOptions): Promise<PairResult> {
+  const local = spawn(process.execPath, o.localArgv, { cwd: o.cwd, stdio: ['pipe', 'pipe', 'pipe'], env: o.env });
+  const localExit = new Promise<number>((resolve) => {
+    local.once('error', (e) => { o.logs.localLine(`ERROR: cannot start ${o.localArgv[0]}: ${e.message}`); resolve(127); });
+    local.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+  let remote: RemoteProcess;
+  try {
+    remote = await startRemote(o.spec, o.remoteArgv);
+  } catch (e) {
+    local.kill('SIGTERM');
+    await localExit;
+    o.logs.remoteLine(`ssh: ${(e as Error).message}`);
+    return { local: 1, remote: 255 };
+  }
+  connect(local.stdout, remote.stdin, o.tee?.sent ?? null);
+  connect(remote.stdout, local.stdin, o.tee?.received ?? null);
+  const localDone = eachLine(local.stderr, (l) => {
+    o.logs.localLine(l);
+    if (o.clientIsLocal) o.onClientLine?.(l);
+  });
+  const remoteDone = eachLine(remote.stderr, (l) => {
+    o.logs.remoteLine(l);
+    if (!o.clientIsLocal) o.onClientLine?.(l);
+  });
+  const [lc, rc] = await Promise.all([
+    localExit.then((c) => { killLater(() => remote.kill()); return c; }),
+    remote.exit.then((r) => { killLater(() => local.kill('SIGTERM')); return r.code ?? 255; }),
+  ]);
+  await Promise.all([localDone, remoteDone]);
+  return { local: lc, remote: rc };
+}
