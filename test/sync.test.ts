@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unl
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { deliver, remoteConfig, smd, tmpFiles, treeObject, twoHomes, writeConfig } from './helpers/sync-fixture.js';
+import { BIN, deliver, remoteConfig, smd, tmpFiles, treeObject, twoHomes, writeConfig } from './helpers/sync-fixture.js';
 
 t.test('pull, changes on both sides, push and pull converge (fake ssh)', async (t) => {
   const h = twoHomes(t);
@@ -268,4 +268,35 @@ t.test('smd-check-conf lists both sides and checks the translators round trip', 
   const bad = await smd('smd-check-conf', [], h.env);
   t.equal(bad.status, 1, bad.stdout);
   t.match(bad.stdout, /do not map .* back to itself/);
+});
+
+t.test('killing smd-pull and its programs mid-transfer loses nothing; the rerun converges', async (t) => {
+  const h = twoHomes(t);
+  writeConfig(h.local, 'default', remoteConfig());
+  for (let i = 0; i < 150; i++) deliver(h.remote, 'Mail', { size: 60_000 });
+  const remote = treeObject(join(h.remote, 'Mail'));
+  // Slow the link down so that the kill lands in the middle of the transfer.
+  const slowSsh = join(h.local, 'slow-ssh');
+  const throttle = `${process.execPath} -e "process.stdin.on('data', (d) => { process.stdin.pause(); process.stdout.write(d, () => setTimeout(() => process.stdin.resume(), 20)); })"`;
+  writeFileSync(slowSsh, `#!/bin/sh\nshift\ncd "${h.remote}" && HOME="${h.remote}" sh -c "$*" | ${throttle}\n`);
+  chmodSync(slowSsh, 0o755);
+  const child = spawn(join(BIN, 'smd-pull'), [], { env: { ...h.env, SMD_SSH: slowSsh }, cwd: h.local, stdio: 'ignore', detached: true });
+  const exited = new Promise((r) => child.on('exit', r));
+  let killed = false;
+  for (let i = 0; i < 300 && !killed; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (Object.keys(treeObject(join(h.local, 'Mail'))).length >= 10) {
+      process.kill(-(child.pid as number), 'SIGKILL');
+      killed = true;
+    }
+  }
+  await exited;
+  t.ok(killed, 'killed in the middle of the transfer');
+  const partial = treeObject(join(h.local, 'Mail'));
+  t.ok(Object.keys(partial).length < 150, `only part arrived (${Object.keys(partial).length})`);
+  for (const [k, v] of Object.entries(partial)) if (v !== remote[k]) t.fail(`${k} is not whole`);
+  const rerun = await smd('smd-pull', [], h.env);
+  t.equal(rerun.status, 0, rerun.status === 0 ? 'the rerun succeeds' : rerun.stdout);
+  t.same(treeObject(join(h.local, 'Mail')), remote, 'converged');
+  t.same(tmpFiles(h.local), [], 'the partial files of the killed run are removed');
 });

@@ -4,7 +4,7 @@
  * verified, then renamed (or linked, to never clobber) into place.
  */
 import {
-  closeSync, constants, fsync, fsyncSync, linkSync, lstatSync, openSync, readSync, renameSync, unlinkSync, writeSync,
+  closeSync, constants, fsync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { type ByteString, fsPath, fsyncDir, MessageHasher, readMessageFile, type MessageHashes } from '@smd/maildir';
@@ -39,6 +39,36 @@ const RAND = randomBytes(4).toString('hex');
  */
 function tempName(tmpDir: ByteString): ByteString {
   return `${tmpDir}/${Math.floor(Date.now() / 1000)}.P${process.pid}Q${++seq}R${RAND}.smd-part`;
+}
+
+const STALE_PART = /^\d+\.P(\d+)Q\d+R[0-9a-f]+\.smd-part$/;
+
+/**
+ * Removes the `.smd-part` files a killed client left in `tmpDir` (those of a
+ * process that no longer runs). They were never renamed into place, so they
+ * hold nothing the mailbox needs. Returns how many were removed.
+ */
+export function removeStaleTemps(tmpDir: ByteString): number {
+  let names: string[];
+  try { names = readdirSync(fsPath(tmpDir), { encoding: 'latin1' }); } catch { return 0; }
+  let removed = 0;
+  for (const n of names) {
+    const m = STALE_PART.exec(n);
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || isRunning(pid)) continue;
+    try { unlinkSync(fsPath(`${tmpDir}/${n}`)); removed += 1; } catch { /* gone */ }
+  }
+  return removed;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 const BUF = Buffer.allocUnsafe(1 << 16);

@@ -40,7 +40,7 @@ import { type Decision, type LocalState, decide, namesOf } from './policy.js';
 import { baseOf, checkMailboxRoot, dirOf, folderOf, refuseCommand } from './names.js';
 import { Translator } from './translator.js';
 import {
-  DirtyDirs, TempFile, copyRange, exists, hashWithSplit, observe, placeNoClobber, placeOver, removeLiveTemps,
+  DirtyDirs, TempFile, copyRange, exists, hashWithSplit, observe, placeNoClobber, placeOver, removeLiveTemps, removeStaleTemps,
 } from './files.js';
 import { AsyncQueue, Semaphore, deferred, type Deferred } from './queue.js';
 import { renameOnlyScript } from './rename-only.js';
@@ -350,6 +350,10 @@ class ClientSession {
           necessary('mkdir', 'wrong-permissions', [`display-permissions("${toUtf8(resolve(dirname(toUtf8(target))))}")`]), 6);
       }
       if (this.translator !== null) this.workareaLink(remote, target);
+      if (sub === 'tmp' && !this.o.dryRun) {
+        const n = removeStaleTemps(target);
+        if (n > 0) this.log.info(`removed ${n} partial file(s) left in ${toUtf8(target)} by an interrupted run`);
+      }
     }
   }
 
