@@ -37,6 +37,9 @@ export const ServerExit = {
   FAILURE: 7,
 } as const;
 
+/** Longest time a diff line waits in the output buffer while the scan runs. */
+const FLUSH_MS = 20;
+
 const REQUEST = /^(GET|GETHEADER|GETBODY) (.+)$/s;
 const PARTS: Record<string, Part> = { GET: 'whole', GETHEADER: 'header', GETBODY: 'body' };
 
@@ -72,9 +75,16 @@ export async function runServer(o: ServerOptions): Promise<number> {
     });
     let step = scan.next();
     let commands = 0;
+    // Lines are batched, but none waits more than FLUSH_MS: the client starts
+    // applying (and requesting) while the scan goes on.
+    let flushed = Date.now();
     while (step.done !== true) {
       await writer.line(formatCommand(step.value));
       commands += 1;
+      if (commands === 1 || Date.now() - flushed >= FLUSH_MS) {
+        await writer.flush();
+        flushed = Date.now();
+      }
       step = scan.next();
     }
     const result: ScanResult = step.value;
