@@ -1,5 +1,6 @@
-import { readFileSync, statSync, accessSync, constants } from 'node:fs';
-import { join, delimiter, isAbsolute } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { findOnPath as findProgram, isExecutableFile } from '@smd/transport';
+import { join, isAbsolute } from 'node:path';
 import { type ByteString, fromUtf8 } from '@smd/maildir';
 import { ConfigError, parseShellAssignments, shellVariables } from './shell.js';
 import type { SmdHome } from './home.js';
@@ -78,24 +79,9 @@ export function stripTrailingSlash(value: string): string {
   return value.endsWith('/') ? value.slice(0, -1) : value;
 }
 
-function isExecutableFile(p: string): boolean {
-  try {
-    if (!statSync(p).isFile()) return false;
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Looks a command name up on PATH; returns its path or null. */
 export function findOnPath(cmd: string, env: NodeJS.ProcessEnv = process.env): string | null {
-  if (cmd.includes('/')) return isExecutableFile(cmd) ? cmd : null;
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    const p = join(dir === '' ? '.' : dir, cmd);
-    if (isExecutableFile(p)) return p;
-  }
-  return null;
+  return findProgram(cmd, env.PATH);
 }
 
 /**

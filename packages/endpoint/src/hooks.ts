@@ -1,5 +1,6 @@
-import { readdirSync, statSync, accessSync, constants, openSync, closeSync } from 'node:fs';
+import { readdirSync, openSync, closeSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { isExecutableFile } from '@smd/transport';
 import { join } from 'node:path';
 import type { SmdHome, HookWhen, HookWhat } from './home.js';
 
@@ -32,15 +33,7 @@ export function listHooks(dir: string): string[] {
     .filter((n) => !n.startsWith('.'))
     .sort((a, b) => { const x = Buffer.from(a); const y = Buffer.from(b); return Buffer.compare(x, y); })
     .map((n) => join(dir, n))
-    .filter((p) => {
-      try {
-        if (!statSync(p).isFile()) return false;
-        accessSync(p, constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    .filter(isExecutableFile);
 }
 
 /** Describes a failure for people. */

@@ -6,7 +6,7 @@ import type { RemoteProcess, TransportSpec } from './types.js';
 
 export { TransportError, type TransportErrorKind } from './errors.js';
 export type { RemoteExit, RemoteProcess, TransportSpec } from './types.js';
-export { shellQuote, remoteCommandLine, splitShellWords, resolveSshCommand, findOnPath } from './shell.js';
+export { shellQuote, remoteCommandLine, splitShellWords, resolveSshCommand, findOnPath, isExecutableFile } from './shell.js';
 export { teeRemote, type TeeLogs, type TeedRemoteProcess } from './tee.js';
 export { resolveSshHost, type SshHostConfig, type ResolveOptions } from './ssh-config.js';
 export {

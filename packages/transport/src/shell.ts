@@ -74,19 +74,27 @@ export function splitShellWords(value: string): string[] {
   return words;
 }
 
-/** Looks a bare program name up on PATH; null when not found. */
+/** A regular file we may execute. */
+export function isExecutableFile(p: string): boolean {
+  try {
+    if (!statSync(p).isFile()) return false;
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where a command runs from: a name with a `/` must itself be executable; a
+ * bare name is looked up on `pathValue` (an empty entry is the cwd, as in sh).
+ * Null when not found.
+ */
 export function findOnPath(name: string, pathValue: string | undefined): string | null {
-  if (name.includes('/')) return name;
+  if (name.includes('/')) return isExecutableFile(name) ? name : null;
   for (const dir of (pathValue ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const p = join(dir, name);
-    try {
-      if (!statSync(p).isFile()) continue;
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
+    const p = join(dir === '' ? '.' : dir, name);
+    if (isExecutableFile(p)) return p;
   }
   return null;
 }
