@@ -27,6 +27,17 @@ for (const transport of ['ssh', 'ssh2'] as const) {
     t.match(pull.stdout, /stats::new-mails\(16\)/);
     t.same(treeObject(local), treeObject(remote));
 
+    // On the server: new, deleted, flagged, moved to another folder.
+    deliver(sshd.remoteHome, `Mail-${transport}`);
+    unlinkSync(join(sshd.remoteHome, msgs[2]));
+    renameSync(join(sshd.remoteHome, msgs[3]), join(sshd.remoteHome, `${msgs[3]}FS`));
+    renameSync(join(sshd.remoteHome, msgs[4]), join(sshd.remoteHome, msgs[4].replace(`Mail-${transport}/cur`, `Mail-${transport}/.Work/cur`)));
+    const changes = await smd('smd-pull', ['-s', endpoint], sshd.env);
+    t.equal(changes.status, 0, changes.stdout);
+    t.match(changes.stdout, /stats::new-mails\(1\), del-mails\(1\)/, 'one fetched, one deleted, the rest renamed locally');
+    t.same(treeObject(local), treeObject(remote));
+
+    // A flag on the server, a deletion and a new message here: push, then pull again.
     renameSync(join(sshd.remoteHome, msgs[0]), join(sshd.remoteHome, `${msgs[0]}S`));
     unlinkSync(join(sshd.home, msgs[1]));
     deliver(sshd.home, `Mail-${transport}/.Sent`);
