@@ -163,7 +163,16 @@ export async function main(argv: string[]): Promise<number> {
 
 To be used as command="smd-restricted-shell" in ~/.ssh/authorized_keys. Runs
 $SSH_ORIGINAL_COMMAND only if it is smd-server or smd-client with options that
-cannot touch anything but the mailbox (see the documentation of the module).
+cannot touch anything but the mailbox. The command line is split into words
+without a shell (no globbing, variables or substitutions; ; & | < > refused).
+
+Allowed:
+  smd-server  -v -d -n --no-move --stop-after-diff --exclude GLOB,
+              --override-db / --dump-stdin only with ~/.smd/rename-db
+  smd-client  -v -d -l
+  ENDPOINT and MAILBOX arguments that are relative and contain no ".."
+Refused: anything else, e.g. smd-client -t (runs a command), --rename-only,
+--dump-stdin to another file, --get-mddiff-cmdline, other programs.
 `);
     return 0;
   }
