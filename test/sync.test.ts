@@ -282,6 +282,7 @@ t.test('killing smd-pull and its programs mid-transfer loses nothing; the rerun 
   chmodSync(slowSsh, 0o755);
   const child = spawn(join(BIN, 'smd-pull'), [], { env: { ...h.env, SMD_SSH: slowSsh }, cwd: h.local, stdio: 'ignore', detached: true });
   const exited = new Promise((r) => child.on('exit', r));
+  t.teardown(() => { try { process.kill(-(child.pid as number), 'SIGKILL'); } catch { /* all gone */ } });
   let killed = false;
   for (let i = 0; i < 300 && !killed; i++) {
     await new Promise((r) => setTimeout(r, 100));
