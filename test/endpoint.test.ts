@@ -31,7 +31,9 @@ async function rejectsWith(t: TapTest, p: Promise<unknown>, pred: (e: unknown) =
   t.fail(`${msg ?? ''}: did not reject`);
 }
 
-const tmp = (): string => mkdtempSync(join(tmpdir(), 'smd-endpoint-'));
+const made: string[] = [];
+const tmp = (): string => { const d = mkdtempSync(join(tmpdir(), 'smd-endpoint-')); made.push(d); return d; };
+t.teardown(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
 const HOST = hostname();
 
 function envFor(home: string): NodeJS.ProcessEnv {

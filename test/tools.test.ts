@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -7,7 +7,9 @@ import { splitCommandLine, checkArguments, allowedProgram, RefusedError } from '
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin');
-const tmp = (): string => mkdtempSync(join(tmpdir(), 'smd-tools-'));
+const made: string[] = [];
+const tmp = (): string => { const d = mkdtempSync(join(tmpdir(), 'smd-tools-')); made.push(d); return d; };
+t.teardown(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
 
 interface Result { code: number | null; stdout: string; stderr: string }
 
