@@ -6,7 +6,7 @@ import t from 'tap';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { runAgainst, addLine, hashes, sha1, EMPTY, CLIENT, type Script, type Result } from './helpers/fake-server.js';
 
 function home(t: { teardown(fn: () => void): void }): string {
@@ -171,6 +171,30 @@ t.test('conflicts: ABORT, exit 3, TAGS, local files untouched', async (t) => {
     for (const k of Object.keys(before)) t.equal(tree(h)[k], before[k], `${context}: ${k} untouched`);
     t.same(tmpFiles(h), [], `${context}: no temp file`);
   }));
+});
+
+t.test('partial files of a dead client are removed, also when it is an unreaped zombie; a live one keeps its own', async (t) => {
+  const h = home(t);
+  // `true` exits at once and `sleep`, its parent after exec, never reaps it: a zombie.
+  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => { parent.kill('SIGKILL'); });
+  const zombie = Number(await new Promise<string>((r) => parent.stdout!.once('data', (d: Buffer) => r(d.toString()))));
+  for (let i = 0; i < 50 && !/\) Z/.test(readFileSync(`/proc/${zombie}/stat`, 'latin1')); i++) await new Promise((r) => setTimeout(r, 20));
+  t.match(readFileSync(`/proc/${zombie}/stat`, 'latin1'), /\) Z /, 'the zombie exists');
+  const dead = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim();
+  const parts = {
+    zombie: `Mail/cur/../tmp/1700000000.P${zombie}Q1Rabcd1234.smd-part`,
+    dead: `Mail/tmp/1700000000.P${dead}Q7Rabcd1234.smd-part`,
+    live: `Mail/tmp/1700000000.P${parent.pid}Q1Rabcd1234.smd-part`,
+    other: 'Mail/tmp/1700000000.P1Q1Rnot-ours',
+  };
+  for (const p of Object.values(parts)) put(h, p, 'partial');
+  const r = await run(h, { diff: [addLine('Mail/cur/1', A)], files: new Map([['Mail/cur/1', A]]), commit: { old: '', new: dbLine('Mail/cur/1', A) } });
+  t.equal(r.status, 0, r.stderr);
+  t.notOk(existsSync(join(h, parts.zombie)), 'the file of the zombie is removed');
+  t.notOk(existsSync(join(h, parts.dead)), 'the file of the dead process is removed');
+  t.ok(existsSync(join(h, parts.live)), 'a running process keeps its file');
+  t.ok(existsSync(join(h, parts.other)), 'a file that is not ours stays');
 });
 
 t.test('ERROR from mddiff', async (t) => {

@@ -4,7 +4,7 @@
  * command in the other HOME), and local mode (no ssh at all).
  */
 import t from 'tap';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -270,6 +270,19 @@ t.test('smd-check-conf lists both sides and checks the translators round trip', 
   t.match(bad.stdout, /do not map .* back to itself/);
 });
 
+/** Processes of the group `pgid` that are not zombies (from /proc). */
+function liveInGroup(pgid: number): number {
+  let n = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let stat: string;
+    try { stat = readFileSync(`/proc/${pid}/stat`, 'latin1'); } catch { continue; }
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') n++;
+  }
+  return n;
+}
+
 t.test('killing smd-pull and its programs mid-transfer loses nothing; the rerun converges', async (t) => {
   const h = twoHomes(t);
   writeConfig(h.local, 'default', remoteConfig());
@@ -292,6 +305,8 @@ t.test('killing smd-pull and its programs mid-transfer loses nothing; the rerun 
     }
   }
   await exited;
+  // The killed programs may take a moment to die (they stay zombies if nobody reaps them).
+  for (let i = 0; i < 100 && liveInGroup(child.pid as number) > 0; i++) await new Promise((r) => setTimeout(r, 50));
   t.ok(killed, 'killed in the middle of the transfer');
   const partial = treeObject(join(h.local, 'Mail'));
   t.ok(Object.keys(partial).length < 150, `only part arrived (${Object.keys(partial).length})`);

@@ -4,7 +4,7 @@
  * verified, then renamed (or linked, to never clobber) into place.
  */
 import {
-  closeSync, constants, fsync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync,
+  closeSync, constants, existsSync, fsync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { type ByteString, fsPath, fsyncDir, MessageHasher, readMessageFile, type MessageHashes } from '@smd/maildir';
@@ -62,7 +62,21 @@ export function removeStaleTemps(tmpDir: ByteString): number {
   return removed;
 }
 
+/**
+ * Whether `pid` is a live process. A zombie is not: a killed client whose
+ * parent died too stays a zombie until init reaps it, which in a container
+ * may be never, and its files must still be cleaned up.
+ */
 function isRunning(pid: number): boolean {
+  let stat: string | null = null;
+  try { stat = readFileSync(`/proc/${pid}/stat`, 'latin1'); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && existsSync('/proc/self/stat')) return false;
+  }
+  if (stat !== null) {
+    // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state !== 'Z' && state !== 'X' && state !== 'x';
+  }
   try {
     process.kill(pid, 0);
     return true;
