@@ -4,7 +4,7 @@ export { type MessageHashes, MessageHasher, hashMessage, sha1, EMPTY_SHA1 } from
 export { fnmatch, fnmatchToRegExp } from './fnmatch.js';
 export {
   type Candidate, type WalkOptions, MaildirWalkError, walkMaildir, walkMailFolders, findRenamed,
-  stripOneSlash, isNotAMessageName, listDirectory,
+  stripOneSlash, isNotAMessageName, listDirectory, listDirectoryStat, type DirListing, type DirLister,
 } from './walk.js';
 export { type MessageFile, readMessageFile } from './read.js';
 export { HashPool } from './pool.js';

@@ -2,6 +2,7 @@ import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from '
 import { availableParallelism } from 'node:os';
 import type { ByteString } from './bytes.js';
 import type { MessageFile } from './read.js';
+import type { DirListing } from './walk.js';
 
 interface Slot { worker: Worker; port: MessagePort; inFlight: number }
 
@@ -15,6 +16,8 @@ export class HashPool {
   private readonly slots: Slot[] = [];
   private readonly signal = new Int32Array(new SharedArrayBuffer(4));
   private readonly results = new Map<number, MessageFile>();
+  private readonly listings = new Map<number, DirListing | { error: { code?: string; message: string } }>();
+  private nextDir = 0;
   private nextId = 0;
   private batchIds: number[] = [];
   private batchPaths: ByteString[] = [];
@@ -48,12 +51,43 @@ export class HashPool {
   flush(): void {
     if (this.batchIds.length === 0) return;
     // Least loaded worker (round robin on ties).
-    let best = this.slots[this.rr++ % this.slots.length];
-    for (const s of this.slots) if (s.inFlight < best.inFlight) best = s;
+    const best = this.leastLoaded();
     best.inFlight += this.batchIds.length;
     best.port.postMessage({ ids: this.batchIds, paths: this.batchPaths });
     this.batchIds = [];
     this.batchPaths = [];
+  }
+
+  /**
+   * Queues the listing of a directory (readdir order, kinds, and with `stat`
+   * the ino/size/mtimeMs of its regular files); returns its ticket.
+   */
+  listDir(dir: ByteString, stat: boolean): number {
+    const dirId = this.nextDir++;
+    const best = this.leastLoaded();
+    best.inFlight += 64; // a directory counts as much as a few files
+    best.port.postMessage({ dirId, dir, stat });
+    return dirId;
+  }
+
+  /** Blocks until the listing `ticket` is in; throws (with the errno `code`) if the directory could not be listed. */
+  listing(ticket: number): DirListing {
+    for (;;) {
+      const r = this.listings.get(ticket);
+      if (r !== undefined) {
+        this.listings.delete(ticket);
+        if ('error' in r) throw Object.assign(new Error(r.error.message), { code: r.error.code });
+        return r;
+      }
+      const seen = Atomics.load(this.signal, 0);
+      if (!this.drain()) Atomics.wait(this.signal, 0, seen, 1000);
+    }
+  }
+
+  private leastLoaded(): Slot {
+    let best = this.slots[this.rr++ % this.slots.length];
+    for (const s of this.slots) if (s.inFlight < best.inFlight) best = s;
+    return best;
   }
 
   /** Blocks until the result of `ticket` is available. */
@@ -71,10 +105,16 @@ export class HashPool {
     let got = false;
     for (const s of this.slots) {
       for (let m = receiveMessageOnPort(s.port); m !== undefined; m = receiveMessageOnPort(s.port)) {
-        const { ids, results } = m.message as { ids: number[]; results: MessageFile[] };
+        const msg = m.message as { ids: number[]; results: MessageFile[] } | (DirListing & { dirId: number }) | { dirId: number; error: { code?: string; message: string } };
+        got = true;
+        if ('dirId' in msg) {
+          this.listings.set(msg.dirId, msg);
+          s.inFlight -= 64;
+          continue;
+        }
+        const { ids, results } = msg;
         for (let i = 0; i < ids.length; i++) this.results.set(ids[i], results[i]);
         s.inFlight -= ids.length;
-        got = true;
       }
     }
     return got;

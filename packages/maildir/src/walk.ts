@@ -16,6 +16,31 @@ export interface Candidate {
   readonly path: ByteString;
   readonly dir: ByteString;
   readonly entry: ByteString;
+  /**
+   * stat(2) of the file taken while listing (when the walk was given a
+   * DirLister that stats): NaN if it could not be stat'ed, undefined if not
+   * taken.
+   */
+  readonly ino?: number;
+  readonly size?: number;
+  readonly mtimeMs?: number;
+}
+
+/** A directory listing in readdir order; `stats` holds ino, size, mtimeMs of entry i at 3i (NaN: not a file / not stat'ed). */
+export interface DirListing {
+  readonly names: ByteString[];
+  readonly kinds: Uint8Array;
+  readonly stats: Float64Array | null;
+}
+
+/**
+ * Lists the mail folders (`cur`/`new`) for the walk, e.g. on worker threads:
+ * `prefetch` is called ahead of time for folders the walk will enter,
+ * `list` when it enters one (throws like opendir).
+ */
+export interface DirLister {
+  prefetch(dir: ByteString): void;
+  list(dir: ByteString): DirListing;
 }
 
 export interface WalkOptions {
@@ -25,6 +50,8 @@ export interface WalkOptions {
   onWarning?: (message: string) => void;
   /** Details (`-v`), human readable. */
   onDebug?: (message: string) => void;
+  /** Lists (and stats) the mail folders; default: opendir on this thread, no stat. */
+  lister?: DirLister;
 }
 
 /** Strips one trailing '/', as upstream does with every root argument. */
@@ -78,10 +105,39 @@ export function listDirectory(dir: ByteString): { names: ByteString[]; kinds: Ui
   return { names, kinds: Uint8Array.from(kinds) };
 }
 
+/** Pure-ASCII names can go to fs as strings (UTF-8 = latin1 there): no Buffer per call. */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/**
+ * listDirectory + (with `stat`) the ino, size and mtimeMs of every regular
+ * file that may be a message (NaN where stat fails: the file vanished).
+ */
+export function listDirectoryStat(dir: ByteString, stat: boolean): DirListing {
+  const { names, kinds } = listDirectory(dir);
+  if (!stat) return { names, kinds, stats: null };
+  const stats = new Float64Array(names.length * 3).fill(NaN);
+  const ascii = isAscii(dir);
+  for (let i = 0; i < names.length; i++) {
+    if (kinds[i] !== KIND_FILE || isNotAMessageName(names[i])) continue;
+    const p = `${dir}/${names[i]}`;
+    let st: Stats | undefined;
+    try { st = statSync(ascii && isAscii(names[i]) ? p : fsPath(p), { throwIfNoEntry: false }); } catch { st = undefined; }
+    if (st === undefined || !st.isFile()) continue;
+    stats[3 * i] = st.ino;
+    stats[3 * i + 1] = st.size;
+    stats[3 * i + 2] = st.mtimeMs;
+  }
+  return { names, kinds, stats };
+}
+
 class Walker {
   private readonly excludes: RegExp[];
   private readonly warn: (m: string) => void;
   private readonly debug: (m: string) => void;
+  private readonly lister: DirLister | undefined;
   /** dev:ino of the directories on the current path (symlink loop detection). */
   private readonly onPath = new Set<string>();
 
@@ -89,6 +145,7 @@ class Walker {
     this.excludes = (opts.excludes ?? []).map(fnmatchToRegExp);
     this.warn = opts.onWarning ?? (() => {});
     this.debug = opts.onDebug ?? (() => {});
+    this.lister = opts.lister;
   }
 
   excluded(dir: ByteString): boolean {
@@ -112,9 +169,9 @@ class Walker {
     if (this.excluded(dir)) { this.debug(`excluding ${toUtf8(dir)}`); return; }
     const mail = isMailDir(dir);
     if (this.listOnly && mail) { yield dir; return; }
-    let list: { names: ByteString[]; kinds: Uint8Array };
+    let list: { names: ByteString[]; kinds: Uint8Array; stats?: Float64Array | null };
     try {
-      list = listDirectory(dir);
+      list = mail && this.lister !== undefined ? this.lister.list(dir) : listDirectory(dir);
     } catch (e) {
       // Its messages would turn into DELETEs: the whole scan must fail.
       throw new MaildirWalkError(`Unable to open directory ${toUtf8(dir)}: ${describe(e)}`, dir);
@@ -123,6 +180,7 @@ class Walker {
     this.onPath.add(key);
     try {
       const { names, kinds } = list;
+      const stats = list.stats ?? null;
       for (let i = 0; i < names.length; i++) {
         const entry = names[i];
         const kind = kinds[i];
@@ -134,7 +192,8 @@ class Walker {
             this.warn(`skipping ${JSON.stringify(toUtf8(path))}: a name with a newline cannot be synchronized`);
             continue;
           }
-          yield { path, dir, entry };
+          if (stats === null) yield { path, dir, entry };
+          else yield { path, dir, entry, ino: stats[3 * i], size: stats[3 * i + 1], mtimeMs: stats[3 * i + 2] };
         } else if (kind === KIND_DIR || kind === KIND_LINK) {
           if (isSkippedDir(entry)) continue;
           const path = `${dir}/${entry}`;

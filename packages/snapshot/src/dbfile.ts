@@ -106,6 +106,50 @@ export function readDbFile(file: string): LoadedDb | null {
   return { names, headers, bodies, sha1: digest };
 }
 
+/** A db-file with binary hashes (40 bytes per entry: header SHA-1, body SHA-1), see DiffEngine. */
+export interface LoadedBinaryDb {
+  readonly names: ByteString[];
+  readonly hashes: Buffer;
+  /** SHA-1 of the whole file. */
+  readonly sha1: string;
+}
+
+/**
+ * readDbFile for the scan: the same checks and errors, but the hashes go to
+ * one Buffer as binaries (no two 40-char strings per line).
+ */
+export function readDbFileBinary(file: string): LoadedBinaryDb | null {
+  if (!existsSync(file)) return null;
+  const names: ByteString[] = [];
+  let hashes = Buffer.allocUnsafe(40 * 1024);
+  let n = 0;
+  let digest: string;
+  try {
+    digest = forEachLine(file, (buf, s, e, lineNo) => {
+      const len = e - s;
+      if (len < 83 || buf[s + 40] !== 0x20 || buf[s + 81] !== 0x20 || !isHex40(buf, s) || !isHex40(buf, s + 41)) {
+        const fields = buf.toString('latin1', s, e).split(/[ \t]+/).filter((x) => x !== '').length;
+        const why = fields < 3 ? `${fields} != 3 fields` : 'invalid SHA-1';
+        throw new DbFileError(`${file}: malformed line ${lineNo}: ${why}. Please remove this db file.`, file, lineNo);
+      }
+      if ((n + 1) * 40 > hashes.length) {
+        const bigger = Buffer.allocUnsafe(hashes.length * 2);
+        hashes.copy(bigger, 0, 0, n * 40);
+        hashes = bigger;
+      }
+      let o = n * 40;
+      for (let i = s; i < s + 40; i += 2) hashes[o++] = (HEX[buf[i]] << 4) | HEX[buf[i + 1]];
+      for (let i = s + 41; i < s + 81; i += 2) hashes[o++] = (HEX[buf[i]] << 4) | HEX[buf[i + 1]];
+      names.push(buf.toString('latin1', s + 82, e));
+      n++;
+    });
+  } catch (e) {
+    if (e instanceof DbFileError) throw e;
+    throw new DbFileError(`${file}: cannot read: ${(e as Error).message}`, file);
+  }
+  return { names, hashes: hashes.subarray(0, n * 40), sha1: digest };
+}
+
 /** `F.mtime`: decimal Unix seconds. null if missing. */
 export function readDbMtime(db: string): number | null {
   const f = `${db}.mtime`;
@@ -135,6 +179,24 @@ export function writeDbNew(db: string, lines: Iterable<ByteString>, mtime: numbe
   const w = new AtomicFileWriter(`${db}.new`);
   try {
     for (const l of lines) { w.write(l); hash.update(l, 'latin1'); }
+    w.commit();
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+  writeFileAtomic(`${db}.mtime.new`, String(mtime));
+  return hash.digest('hex');
+}
+
+/**
+ * writeDbNew for a producer of raw pieces (e.g. DiffEngine.writeDb): `F.new`
+ * gets the bytes given to `sink`, `F.mtime.new` the mtime. Returns the SHA-1 of F.new.
+ */
+export function writeDbNewFrom(db: string, produce: (sink: (piece: Uint8Array) => void) => void, mtime: number): string {
+  const hash = createHash('sha1');
+  const w = new AtomicFileWriter(`${db}.new`);
+  try {
+    produce((piece) => { w.write(piece); hash.update(piece); });
     w.commit();
   } catch (e) {
     w.abort();

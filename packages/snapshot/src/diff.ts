@@ -22,33 +22,73 @@ export interface DiffOptions {
 export type StillThere = (name: ByteString) => boolean;
 
 /**
+ * A previous snapshot with binary hashes: entry i has its header SHA-1 at
+ * bytes [40i, 40i+20) of `hashes` and its body SHA-1 at [40i+20, 40i+40).
+ */
+export interface BinaryDbEntries {
+  readonly names: ByteString[];
+  readonly hashes: Buffer;
+}
+
+/** Bytes per entry in the hash table: header SHA-1 then body SHA-1. */
+export const HASHES = 40;
+
+const HEXCHARS = '0123456789abcdef';
+/** Byte → its two lower-case hex digits, as one 16-bit little-endian pair. */
+const HEX_PAIR = new Uint16Array(256);
+for (let i = 0; i < 256; i++) HEX_PAIR[i] = HEXCHARS.charCodeAt(i >> 4) | (HEXCHARS.charCodeAt(i & 15) << 8);
+
+/** Writes the 40 hex digits of the 20 bytes at `src[at..]` into `dst[off..]`. */
+export function writeHex(src: Uint8Array, at: number, dst: Buffer, off: number): void {
+  for (let k = 0; k < 20; k++) {
+    const p = HEX_PAIR[src[at + k]];
+    dst[off++] = p & 0xff;
+    dst[off++] = p >> 8;
+  }
+}
+
+/**
  * The diff of upstream mddiff (spec 2.5), as an incremental, I/O-free engine:
  * feed it the current files in walk order (`file` or `unchanged`), get the
  * non-DELETE commands back one at a time, then `deletes()` and the new db
- * lines (`dbLines()`).
+ * lines (`dbLines()` / `writeDb`).
  *
  * Entries live in one table: indexes [0, oldCount) are the previous
- * snapshot in db order, then the files of this run in walk order.
+ * snapshot in db order, then the files of this run in walk order. Hashes are
+ * kept as 20-byte binaries in one Buffer (40 bytes per entry, no string per
+ * hash); the body index is an open-addressing table over them.
  */
 export class DiffEngine {
   readonly names: ByteString[];
-  readonly headers: string[];
-  readonly bodies: string[];
-  readonly state: number[];
+  /** 40 bytes per entry: header SHA-1, body SHA-1. Reallocated as entries are appended. */
+  hashes: Buffer;
+  /** Entry states (NOT_SEEN...MOVED); reallocated as entries are appended. */
+  state: Uint8Array;
   /** Index of the last file given to `file`/`unchanged` (-1 if it was not a message). */
   current = -1;
   readonly oldCount: number;
   private readonly byName = new Map<ByteString, number>();
-  private bodyHead: Map<string, number> | null = null;
-  private bodyNext: number[] = [];
+  /** Open addressing: slot → 1 + entry index of the most recent entry with that body (0: empty). */
+  private bodyTable: Int32Array | null = null;
+  private bodyNext: Int32Array = new Int32Array(0);
+  private readonly scratch = Buffer.alloc(HASHES);
 
-  constructor(previous: DbEntries, private readonly opts: DiffOptions = {}, private readonly stillThere: StillThere = () => false) {
+  constructor(previous: DbEntries | BinaryDbEntries, private readonly opts: DiffOptions = {}, private readonly stillThere: StillThere = () => false) {
     this.names = previous.names.slice();
-    this.headers = previous.headers.slice();
-    this.bodies = previous.bodies.slice();
-    this.oldCount = this.names.length;
-    this.state = new Array<number>(this.oldCount).fill(NOT_SEEN);
-    for (let i = 0; i < this.oldCount; i++) this.byName.set(this.names[i], i);
+    const n = this.names.length;
+    this.oldCount = n;
+    const cap = Math.max(16, n + (n >> 3));
+    this.hashes = Buffer.alloc(cap * HASHES);
+    if ('hashes' in previous) {
+      previous.hashes.copy(this.hashes, 0, 0, n * HASHES);
+    } else {
+      for (let i = 0; i < n; i++) {
+        this.hashes.write(previous.headers[i], i * HASHES, 20, 'hex');
+        this.hashes.write(previous.bodies[i], i * HASHES + 20, 20, 'hex');
+      }
+    }
+    this.state = new Uint8Array(cap);
+    for (let i = 0; i < n; i++) this.byName.set(this.names[i], i);
   }
 
   /** Index of the previous-snapshot entry with this name, or -1. */
@@ -57,51 +97,78 @@ export class DiffEngine {
     return i === undefined ? -1 : i;
   }
 
+  /** Header SHA-1 (hex) of entry i. */
+  header(i: number): string {
+    return this.hashes.toString('hex', i * HASHES, i * HASHES + 20);
+  }
+
+  /** Body SHA-1 (hex) of entry i. */
+  body(i: number): string {
+    return this.hashes.toString('hex', i * HASHES + 20, i * HASHES + 40);
+  }
+
   /** The mtime shortcut (step 2): the old entry `i` is unchanged, it was not read. */
   unchanged(i: number): void {
     this.state[i] = SEEN;
     this.current = i;
   }
 
-  /** Steps 4–6 for the file `name` with the given hashes. */
+  /** Steps 4–6 for the file `name` with the given (hex) hashes. */
   file(name: ByteString, header: string, body: string): DiffCommand | null {
+    const s = this.scratch;
+    s.write(header, 0, 20, 'hex');
+    s.write(body, 20, 20, 'hex');
+    return this.fileAt(name, s, 0);
+  }
+
+  /** Like `file`, the 40 hash bytes (header, body) at `src[at..]` (src may be `this.hashes`). */
+  fileAt(name: ByteString, src: Uint8Array, at: number): DiffCommand | null {
+    if (src === this.hashes) {
+      this.hashes.copy(this.scratch, 0, at, at + HASHES);
+      src = this.scratch;
+      at = 0;
+    }
+    const H = this.hashes;
     const o = this.lookup(name);
     if (o >= 0) {
-      if (this.bodies[o] === body) {
-        if (this.headers[o] === header) {
+      const ob = o * HASHES;
+      if (eq20(H, ob + 20, src, at + 20)) {
+        if (eq20(H, ob, src, at)) {
           this.state[o] = SEEN;
           this.current = o;
           return null;
         }
         this.state[o] = CHANGED;
-        this.append(name, header, body);
-        return { op: 'REPLACEHEADER', name, header: this.headers[o], body, newHeader: header };
+        this.append(name, src, at);
+        return { op: 'REPLACEHEADER', name, header: this.header(o), body: this.body(o), newHeader: hex(src, at) };
       }
       this.state[o] = CHANGED;
-      this.append(name, header, body);
-      return { op: 'REPLACE', name, header: this.headers[o], body: this.bodies[o], newHeader: header, newBody: body };
+      this.append(name, src, at);
+      return { op: 'REPLACE', name, header: this.header(o), body: this.body(o), newHeader: hex(src, at), newBody: hex(src, at + 20) };
     }
-    const head = this.bodyIndex().get(body);
-    if (head !== undefined) {
+    const slot = this.findBody(src, at + 20);
+    const table = this.bodyTable!;
+    if (table[slot] !== 0) {
+      const head = table[slot] - 1;
       for (let m = head; m >= 0; m = this.bodyNext[m]) {
-        if (this.headers[m] !== header) continue;
+        if (!eq20(this.hashes, m * HASHES, src, at)) continue;
         const from = this.names[m];
         if (this.state[m] === SEEN || (this.state[m] === NOT_SEEN && this.checkStillThere(m)) || this.opts.noMove) {
           if (this.state[m] === NOT_SEEN) this.state[m] = MOVED;
-          this.append(name, header, body);
-          return { op: 'COPY', from, header, body, to: name };
+          const n = this.append(name, src, at);
+          return { op: 'COPY', from, header: this.header(n), body: this.body(n), to: name };
         }
         this.state[m] = MOVED;
-        const n = this.append(name, header, body);
+        const n = this.append(name, src, at);
         this.bodyNext[n] = head;
-        this.bodyHead!.set(body, n);
-        return { op: 'MOVE', from, header, body, to: name };
+        table[slot] = n + 1;
+        return { op: 'MOVE', from, header: this.header(n), body: this.body(n), to: name };
       }
-      this.append(name, header, body);
-      return { op: 'COPYBODY', from: this.names[head], body, to: name, toHeader: header };
+      const n = this.append(name, src, at);
+      return { op: 'COPYBODY', from: this.names[head], body: this.body(n), to: name, toHeader: this.header(n) };
     }
-    this.append(name, header, body);
-    return { op: 'ADD', name, header, body };
+    const n = this.append(name, src, at);
+    return { op: 'ADD', name, header: this.header(n), body: this.body(n) };
   }
 
   /** Step 7: DELETE commands in db order. */
@@ -110,7 +177,7 @@ export class DiffEngine {
     for (let i = 0; i < this.oldCount; i++) {
       const s = this.state[i];
       if ((s === NOT_SEEN && !noDelete) || (s === MOVED && noMove)) {
-        yield { op: 'DELETE', name: this.names[i], header: this.headers[i], body: this.bodies[i] };
+        yield { op: 'DELETE', name: this.names[i], header: this.header(i), body: this.body(i) };
       }
     }
   }
@@ -121,9 +188,44 @@ export class DiffEngine {
     for (let i = this.oldCount; i < this.names.length; i++) yield i;
   }
 
+  /** Number of entries of the new db. */
+  survivorCount(): number {
+    let n = this.names.length - this.oldCount;
+    for (let i = 0; i < this.oldCount; i++) if (this.state[i] === SEEN) n++;
+    return n;
+  }
+
   /** The lines of the new db-file. */
   *dbLines(): Generator<ByteString> {
-    for (const i of this.survivors()) yield `${this.headers[i]} ${this.bodies[i]} ${this.names[i]}\n`;
+    for (const i of this.survivors()) yield `${this.header(i)} ${this.body(i)} ${this.names[i]}\n`;
+  }
+
+  /**
+   * Writes the new db-file's lines (as `dbLines`) through `sink`, in pieces
+   * of about 1 MiB, without a string per line. Each piece is only valid during the call.
+   */
+  writeDb(sink: (piece: Buffer) => void): void {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let used = 0;
+    const put = (i: number): void => {
+      const name = this.names[i];
+      const need = 83 + name.length;
+      if (used + need > buf.length) {
+        if (used > 0) sink(buf.subarray(0, used));
+        used = 0;
+        if (need > buf.length) { sink(Buffer.from(`${this.header(i)} ${this.body(i)} ${name}\n`, 'latin1')); return; }
+      }
+      writeHex(this.hashes, i * HASHES, buf, used);
+      buf[used + 40] = 0x20;
+      writeHex(this.hashes, i * HASHES + 20, buf, used + 41);
+      buf[used + 81] = 0x20;
+      used += 82;
+      used += buf.write(name, used, 'latin1');
+      buf[used++] = 0x0a;
+    };
+    for (let i = 0; i < this.oldCount; i++) if (this.state[i] === SEEN) put(i);
+    for (let i = this.oldCount; i < this.names.length; i++) put(i);
+    if (used > 0) sink(buf.subarray(0, used));
   }
 
   private checkStillThere(m: number): boolean {
@@ -132,30 +234,66 @@ export class DiffEngine {
     return true;
   }
 
-  private append(name: ByteString, header: string, body: string): number {
+  private append(name: ByteString, src: Uint8Array, at: number): number {
     const n = this.names.length;
+    if ((n + 1) * HASHES > this.hashes.length) {
+      const cap = Math.max(16, n * 2);
+      const h = Buffer.alloc(cap * HASHES);
+      this.hashes.copy(h, 0, 0, n * HASHES);
+      this.hashes = h;
+      const st = new Uint8Array(cap);
+      st.set(this.state.subarray(0, n));
+      this.state = st;
+    }
+    this.hashes.set(src.subarray(at, at + HASHES), n * HASHES);
     this.names.push(name);
-    this.headers.push(header);
-    this.bodies.push(body);
-    this.state.push(SEEN);
+    this.state[n] = SEEN;
     this.current = n;
+    if (this.bodyTable !== null && n >= this.bodyNext.length) {
+      const next = new Int32Array(Math.max(16, n * 2)).fill(-1);
+      next.set(this.bodyNext);
+      this.bodyNext = next;
+    }
     return n;
   }
 
-  /** body hash → most recently inserted entry; built on first use (a no-change run never needs it). */
-  private bodyIndex(): Map<string, number> {
-    if (this.bodyHead === null) {
-      const head = new Map<string, number>();
-      const next = this.bodyNext;
-      for (let i = 0; i < this.oldCount; i++) {
-        const h = head.get(this.bodies[i]);
-        next[i] = h === undefined ? -1 : h;
-        head.set(this.bodies[i], i);
-      }
-      this.bodyHead = head;
+  /** The slot of the body hash at `src[at..]` in the body index (built on first use: a no-change run never needs it). */
+  private findBody(src: Uint8Array, at: number): number {
+    if (this.bodyTable === null) this.buildBodyIndex();
+    const table = this.bodyTable!;
+    const mask = table.length - 1;
+    const H = this.hashes;
+    // SHA-1 bytes are uniformly distributed: the first four are a good hash.
+    let slot = ((src[at] | (src[at + 1] << 8) | (src[at + 2] << 16)) ^ (src[at + 3] << 24)) & mask;
+    for (;;) {
+      const e = table[slot];
+      if (e === 0 || eq20(H, (e - 1) * HASHES + 20, src, at)) return slot;
+      slot = (slot + 1) & mask;
     }
-    return this.bodyHead;
   }
+
+  private buildBodyIndex(): void {
+    let size = 16;
+    while (size < this.oldCount * 2) size *= 2;
+    this.bodyTable = new Int32Array(size);
+    const next = new Int32Array(Math.max(16, this.names.length * 2)).fill(-1);
+    this.bodyNext = next;
+    const table = this.bodyTable;
+    for (let i = 0; i < this.oldCount; i++) {
+      const slot = this.findBody(this.hashes, i * HASHES + 20);
+      next[i] = table[slot] - 1;
+      table[slot] = i + 1;
+    }
+  }
+}
+
+function eq20(a: Uint8Array, ai: number, b: Uint8Array, bi: number): boolean {
+  for (let k = 0; k < 20; k++) if (a[ai + k] !== b[bi + k]) return false;
+  return true;
+}
+
+function hex(src: Uint8Array, at: number): string {
+  return Buffer.from(src.buffer, src.byteOffset + at, 20).toString('hex');
 }
 
 /** A current file for `diff`: its hashes, or `unchanged` (the mtime shortcut: trust the old entry). */

@@ -1,11 +1,11 @@
 import { statSync, type Stats } from 'node:fs';
 import {
-  type ByteString, type Candidate, fsPath, toUtf8, MaildirWalkError, walkMaildir, walkMailFolders,
+  type ByteString, type Candidate, type DirLister, fsPath, toUtf8, MaildirWalkError, walkMaildir, walkMailFolders,
   findRenamed, readMessageFile, stripOneSlash, HashPool, type MessageFile,
 } from '@smd/maildir';
 import type { DiffCommand } from './command.js';
-import { DbFileError, readDbFile, readDbMtime, writeDbNew } from './dbfile.js';
-import { DiffEngine } from './diff.js';
+import { DbFileError, readDbFileBinary, readDbMtime, writeDbNewFrom } from './dbfile.js';
+import { DiffEngine, HASHES, SEEN } from './diff.js';
 import { loadStatCache, writeStatCache } from './statcache.js';
 
 export interface ScanOptions {
@@ -22,7 +22,11 @@ export interface ScanOptions {
   onWarning?: (message: string) => void;
   /** `-v` details, human-readable. */
   onDebug?: (message: string) => void;
-  /** 0: hash on this thread only (default: a worker pool when there are several CPUs and many files to read). */
+  /**
+   * 0: list, stat and hash on this thread only; N > 0: a pool of N worker
+   * threads (default: min(4, CPUs) workers when there are several CPUs and
+   * the db-file or the number of files to read is big enough).
+   */
   threads?: number;
 }
 
@@ -42,6 +46,8 @@ export function listMailFolders(roots: ByteString[], excludes?: ByteString[]): G
 /** Pure-ASCII names can go to fs as strings (UTF-8 = latin1 there): no Buffer per stat. */
 const ASCII = /^[\x00-\x7f]*$/;
 const mtimeSec = (ms: number): number => Math.floor(ms / 1000);
+/** db-files from this size on (~750 messages) make the scan list + stat on the worker pool. */
+const DIR_POOL_DB_BYTES = 100_000;
 
 /**
  * Streams the diff of the Maildir trees against the db-file: yields commands
@@ -73,29 +79,46 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   let engine!: DiffEngine;
   let lastcheck: number;
   let cache: ReturnType<typeof loadStatCache> = null;
+  const threads = opts.threads ?? HashPool.defaultThreads();
+  const usePool = threads > 0 && (opts.threads !== undefined || HashPool.defaultThreads() > 1);
+  let pool: HashPool | null = null;
+  // A big db-file: most files will only be stat'ed. Start the workers now (they boot while
+  // the db is read) and list + stat the mail folders on them.
+  let dbBytes = 0;
+  try { dbBytes = statSync(opts.dbFile).size; } catch { /* no db */ }
+  const dirPool = usePool && dbBytes >= DIR_POOL_DB_BYTES;
+  if (dirPool) pool = new HashPool(threads);
+  let needStat = false;
   try {
-    const db = readDbFile(opts.dbFile);
+    const db = readDbFileBinary(opts.dbFile);
     if (db === null) warn(`no db file ${opts.dbFile}, this is the first run`);
     lastcheck = readDbMtime(opts.dbFile) ?? 0;
     if (db !== null && lastcheck === 0 && db.names.length > 0) warn(`no mtime file ${opts.dbFile}.mtime`);
-    const prev = db ?? { names: [], headers: [], bodies: [] };
-    if (db !== null && db.names.length > 0) cache = loadStatCache(opts.dbFile, db.sha1, db.names.length);
+    const prev = db ?? { names: [], hashes: Buffer.alloc(0) };
+    needStat = db !== null && db.names.length > 0;
+    if (needStat) cache = loadStatCache(opts.dbFile, db!.sha1, db!.names.length);
     engine = new DiffEngine(prev, { noDelete: opts.noDelete, noMove: opts.noMove }, (name) => {
       const st = statSync(fsPath(name), { throwIfNoEntry: false });
       return st !== undefined && st.isFile() && mtimeSec(st.mtimeMs) <= lastcheck;
     });
     walked = new Uint8Array(engine.oldCount);
   } catch (e) {
+    (pool as HashPool | null)?.close();
     const msg = e instanceof DbFileError ? e.message : `${opts.dbFile}: ${(e as Error).message}`;
     yield { op: 'ERROR', message: msg };
     return failed(msg);
   }
   const now = Math.floor(Date.now() / 1000);
-  // Stat of every entry of the new db (for the stat cache), by engine index.
-  const sIno: number[] = [];
-  const sSize: number[] = [];
-  const sMtime: number[] = [];
+  // Stat of every entry of the new db (for the stat cache), by engine index (NaN: unknown).
+  let sIno: Float64Array = new Float64Array(engine.oldCount + 1024).fill(NaN);
+  let sSize: Float64Array = new Float64Array(sIno.length).fill(NaN);
+  let sMtime: Float64Array = new Float64Array(sIno.length).fill(NaN);
+  const grow = (a: Float64Array, n: number): Float64Array => { const b = new Float64Array(n).fill(NaN); b.set(a); return b; };
   const record = (i: number, ino: number, size: number, mtimeMs: number): void => {
+    if (i >= sIno.length) {
+      const n = Math.max(i + 1, sIno.length * 2);
+      sIno = grow(sIno, n); sSize = grow(sSize, n); sMtime = grow(sMtime, n);
+    }
     sIno[i] = ino; sSize[i] = size; sMtime[i] = mtimeMs;
   };
   // Old entries by inode (only with a valid cache): renamed files are not re-read.
@@ -130,36 +153,44 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
 
   // Files read on this thread before the worker pool is worth starting.
   let inline = 0;
-  let pool: HashPool | null = null;
-  const usePool = HashPool.defaultThreads() > 1 && opts.threads !== 0;
 
   /** Decides what a candidate needs (does not depend on the diff state, so it can run ahead). */
   const prepare = (c: Candidate, mayPool: boolean): Prepared => {
     const name = c.path;
     const o = engine.lookup(name);
     if (o >= 0 || cache !== null) {
-      let st: Stats | undefined;
-      try { st = statSync(ASCII.test(name) ? name : fsPath(name), { throwIfNoEntry: false }); } catch { st = undefined; }
-      if (st === undefined) return { k: 'gone', o };
+      let ino: number;
+      let size: number;
+      let mtimeMs: number;
+      if (c.ino !== undefined) {
+        // Stat'ed while listing (on the pool).
+        ino = c.ino; size = c.size!; mtimeMs = c.mtimeMs!;
+        if (Number.isNaN(ino)) return { k: 'gone', o };
+      } else {
+        let st: Stats | undefined;
+        try { st = statSync(ASCII.test(name) ? name : fsPath(name), { throwIfNoEntry: false }); } catch { st = undefined; }
+        if (st === undefined) return { k: 'gone', o };
+        ino = st.ino; size = st.size; mtimeMs = st.mtimeMs;
+      }
       if (o >= 0) {
         if (cache !== null && !Number.isNaN(cache.ino[o])) {
-          if (cache.ino[o] === st.ino && cache.size[o] === st.size && cache.mtimeMs[o] === st.mtimeMs) {
-            return { k: 'unchanged', o, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+          if (cache.ino[o] === ino && cache.size[o] === size && cache.mtimeMs[o] === mtimeMs) {
+            return { k: 'unchanged', o, ino, size, mtimeMs };
           }
           // Same name but another file or content (upstream bug B13): re-read it.
-        } else if (lastcheck > mtimeSec(st.mtimeMs)) {
-          return { k: 'unchanged', o, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+        } else if (lastcheck > mtimeSec(mtimeMs)) {
+          return { k: 'unchanged', o, ino, size, mtimeMs };
         }
       } else if (cache !== null) {
-        const j = findIno(st.ino);
-        if (j >= 0 && cache.size[j] === st.size && cache.mtimeMs[j] === st.mtimeMs) {
+        const j = findIno(ino);
+        if (j >= 0 && cache.size[j] === size && cache.mtimeMs[j] === mtimeMs) {
           // A renamed file (flag change): same inode, size and mtime, same content.
-          return { k: 'known', j, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+          return { k: 'known', j, ino, size, mtimeMs };
         }
       }
     }
     if (mayPool && usePool && (pool !== null || ++inline > 48)) {
-      pool ??= new HashPool();
+      pool ??= new HashPool(threads);
       return { k: 'file', o, f: null, ticket: pool.submit(name) };
     }
     return { k: 'file', o, f: readMessageFile(name), ticket: -1 };
@@ -176,7 +207,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
         record(p.o, p.ino, p.size, p.mtimeMs);
         return null;
       case 'known': {
-        const cmd = engine.file(name, engine.headers[p.j], engine.bodies[p.j]);
+        const cmd = engine.fileAt(name, engine.hashes, p.j * HASHES);
         current.add(name, -1);
         record(engine.current, p.ino, p.size, p.mtimeMs);
         return cmd;
@@ -238,7 +269,27 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   try {
     try {
       const roots = opts.roots.map(stripOneSlash);
-      for (const c of walkMaildir(roots, { excludes: opts.excludes, onWarning: warn, onDebug: debug })) {
+      let lister: DirLister | undefined;
+      if (dirPool && pool !== null) {
+        const p = pool as HashPool;
+        const tickets = new Map<ByteString, number>();
+        lister = {
+          prefetch(dir) { if (!tickets.has(dir)) tickets.set(dir, p.listDir(dir, needStat)); },
+          list(dir) {
+            const t = tickets.get(dir);
+            if (t !== undefined) tickets.delete(dir);
+            return p.listing(t ?? p.listDir(dir, needStat));
+          },
+        };
+        // Queue every mail folder now (a cheap walk of the folder tree), so the
+        // workers list + stat them while this thread diffs the previous ones.
+        try {
+          for (const d of walkMailFolders(roots, { excludes: opts.excludes })) lister.prefetch(d);
+        } catch {
+          // The real walk below reports it.
+        }
+      }
+      for (const c of walkMaildir(roots, { excludes: opts.excludes, onWarning: warn, onDebug: debug, lister })) {
         qc.push(c);
         qp.push(prepare(c, true));
         if (qc.length - head >= WINDOW) {
@@ -268,14 +319,21 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   }
   if (!opts.dryRun) {
     try {
-      const sha = writeDbNew(opts.dbFile, engine.dbLines(), now);
-      let count = 0;
-      for (const _ of engine.survivors()) count++;
-      const rows = function* (): Generator<[number, number, number]> {
-        for (const i of engine.survivors()) yield [sIno[i] ?? NaN, sSize[i] ?? NaN, sMtime[i] ?? NaN];
+      const sha = writeDbNewFrom(opts.dbFile, (sink) => engine.writeDb(sink), now);
+      // The stat cache, in the order of the new db's lines.
+      const count = engine.survivorCount();
+      const ino = new Float64Array(count);
+      const size = new Float64Array(count);
+      const mtimeMs = new Float64Array(count);
+      let k = 0;
+      const put = (i: number): void => {
+        if (i < sIno.length) { ino[k] = sIno[i]; size[k] = sSize[i]; mtimeMs[k] = sMtime[i]; } else { ino[k] = size[k] = mtimeMs[k] = NaN; }
+        k++;
       };
+      for (let i = 0; i < engine.oldCount; i++) if (engine.state[i] === SEEN) put(i);
+      for (let i = engine.oldCount; i < engine.names.length; i++) put(i);
       try {
-        writeStatCache(opts.dbFile, sha, rows(), count);
+        writeStatCache(opts.dbFile, sha, { ino, size, mtimeMs }, count);
       } catch (e) {
         warn(`cannot write the stat cache: ${(e as Error).message}`);
       }
