@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  fnmatch, walkMaildir, walkMailFolders, readMessageFile, MaildirWalkError, encodeName, decodeName, decodeArgument,
+  fnmatch, walkMaildir, walkMaildirFolders, walkMailFolders, readMessageFile, MaildirWalkError, encodeName, decodeName, decodeArgument,
   writeFileAtomic, fsyncDir, hashMessage, EMPTY_SHA1, findRenamed, HashPool,
 } from '@smd/maildir';
 import { tempDir, makeMaildir, writeMessage, bpath, sha1 } from './helpers/maildir-fixture.js';
@@ -54,6 +54,17 @@ t.test('tree walk', async (t) => {
   const got = names(M, { onWarning: (w) => warnings.push(w) }).sort();
   t.same(got, ['/.Foo.Bar/new/e', '/.Foo/cur/d', '/cur/a', '/cur/x/new/g', '/new/b', '/sub/deep/cur/f'].sort());
   t.match(warnings.join('\n'), /newline/);
+
+  // By folder: the same files in the same order, also around a subfolder inside cur/.
+  const M2 = join(d, 'Mail2');
+  makeMaildir(M2, '', '.A');
+  for (let i = 0; i < 20; i++) writeMessage(M2, `cur/m${i}`, {});
+  writeMessage(M2, 'cur/x/new/g', {});
+  writeMessage(M2, 'cur/.hidden', {});
+  writeMessage(M2, '.A/new/n', {});
+  const byFolder = [...walkMaildirFolders([M2])].flatMap((l) => l.entries.map((e) => `${l.dir}/${e}`));
+  t.same(byFolder, [...walkMaildir([M2])].map((c) => c.path), 'walkMaildirFolders = walkMaildir');
+  t.equal(byFolder.length, 22);
 
   // Readdir order, not sorted: compare with `ls -U` (directory order).
   const lsu = execFileSync('ls', ['-U', join(M, 'cur')], { encoding: 'latin1' }).split('\n').filter((x) => x !== '' && !x.startsWith('.'));

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, unlinkSync, copyFileSync, writeFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, makeMaildir, writeMessage, setAge, sha1, mddiff, mddiffCommit, MDDIFF } from './helpers/maildir-fixture.js';
@@ -83,6 +83,72 @@ t.test('diff runs on a real Maildir', async (t) => {
   writeMessage(d, 'Mail/cur/b2', { header: 'Subject: b2', body: 'same size!\n', ago: 5000 });
   r = mddiff(d, ['-d', 'Mail']);
   t.same(ops(r.lines), ['REPLACE'], 'B13 fixed');
+});
+
+t.test('a big db-file: the diff and the db-file are the same whether folders are listed + stat\'ed on worker threads or not', async (t) => {
+  const d = tempDir(t);
+  const folders = ['', '.A', '.B', '.B.C', '.D'];
+  makeMaildir(join(d, 'Mail'), ...folders);
+  // 1,000 messages: a db-file over 100 KB, which makes the scan list + stat on the pool.
+  const where = (i: number): string => `Mail/${folders[i % 5]}${i % 5 === 0 ? '' : '/'}${i % 7 === 0 ? 'new' : 'cur'}`;
+  for (let i = 0; i < 1000; i++) writeMessage(d, `${where(i)}/${1700000000 + i}.M${i}.host:2,S`, { header: `Subject: ${i}`, body: `body ${i % 900}\n` });
+  t.equal(mddiffCommit(d, ['Mail']).lines.length, 1000);
+  t.ok(statSync(join(d, 'db.txt')).size > 100_000, 'the db-file is big enough for the pool');
+  // Every kind of change at once.
+  for (let i = 0; i < 1000; i += 10) renameSync(join(d, `${where(i)}/${1700000000 + i}.M${i}.host:2,S`), join(d, `${where(i)}/${1700000000 + i}.M${i}.host:2,RS`));
+  for (let i = 3; i < 1000; i += 50) unlinkSync(join(d, `${where(i)}/${1700000000 + i}.M${i}.host:2,S`));
+  for (let i = 7; i < 1000; i += 100) writeMessage(d, `${where(i)}/${1700000000 + i}.M${i}.host:2,S`, { header: `Subject: ${i} edited`, body: `body ${i % 900}\n`, ago: -5 });
+  for (let i = 0; i < 30; i++) writeMessage(d, `Mail/.A/new/new${i}`, { header: `Subject: new ${i}`, body: `new body ${i}\n` });
+  copyFileSync(join(d, `${where(11)}/${1700000000 + 11}.M11.host:2,S`), join(d, 'Mail/.D/cur/copy'));
+  const run = (threads: string | undefined): { out: string; db: Buffer } => {
+    const env = { ...process.env };
+    if (threads === undefined) delete env.SMD_SCAN_THREADS; else env.SMD_SCAN_THREADS = threads;
+    const r = spawnSync(process.execPath, [MDDIFF, 'Mail'], { cwd: d, env, encoding: 'latin1' });
+    t.equal(r.status, 0, r.stderr);
+    return { out: r.stdout, db: readFileSync(join(d, 'db.txt.new')) };
+  };
+  const pooled = run(undefined);
+  const verbose = spawnSync(process.execPath, [MDDIFF, '-v', '-d', 'Mail'], { cwd: d, env: { ...process.env, SMD_SCAN_THREADS: '1' }, encoding: 'latin1' });
+  t.match(verbose.stderr, /listing 10 mail folders on 1 worker thread/, 'with threads, the pool lists the folders');
+  const single = run('0');
+  const one = run('1');
+  const two = run('2');
+  const ops = pooled.out.split('\n').filter((l) => l !== '').map((l) => l.split(' ')[0]);
+  const count = (op: string): number => ops.filter((o) => o === op).length;
+  t.same([count('MOVE'), count('DELETE'), count('REPLACEHEADER'), count('ADD'), count('COPY')], [100, 20, 10, 30, 1], 'every change found');
+  t.equal(pooled.out, single.out, 'same diff as on one thread');
+  t.equal(one.out, single.out, 'same diff with one worker');
+  t.equal(two.out, single.out, 'same diff with two workers');
+  t.ok(pooled.db.equals(single.db) && one.db.equals(single.db) && two.db.equals(single.db), 'same db-file');
+  // The db-file as the engine would write it from scratch: the survivors in old order, then the new entries.
+  const old = readFileSync(join(d, 'db.txt'), 'latin1').split('\n').filter((l) => l !== '');
+  const changed = new Set(pooled.out.split('\n').filter((l) => /^(MOVE|DELETE|REPLACEHEADER)/.test(l)).map((l) => decodeURIComponent(l.split(' ')[1])));
+  const survivors = old.filter((l) => !changed.has(l.slice(82)));
+  t.same(pooled.db.toString('latin1').split('\n').slice(0, survivors.length), survivors, 'unchanged lines kept in order');
+  t.equal(pooled.db.toString('latin1').split('\n').length - 1, survivors.length + 100 + 10 + 30 + 1, 'then one line per new entry');
+});
+
+t.test('the new db-file is canonical: upper-case hex and a missing last newline are rewritten, not copied', async (t) => {
+  const d = tempDir(t);
+  makeMaildir(join(d, 'Mail'), '');
+  const lines = [];
+  for (let i = 0; i < 5; i++) {
+    writeMessage(d, `Mail/cur/${i}`, { header: `Subject: ${i}`, body: `b${i}\n` });
+    lines.push(`${sha1(`Subject: ${i}\n\n`)} ${sha1(`b${i}\n`)} Mail/cur/${i}`);
+  }
+  const expected = lines.map((l) => `${l}\n`).join('');
+  const variants: [string, string][] = [
+    ['upper-case hex', lines.map((l, i) => `${i === 2 ? l.slice(0, 81).toUpperCase() + l.slice(81) : l}\n`).join('')],
+    ['no final newline', lines.join('\n')],
+    ['canonical', expected],
+  ];
+  for (const [what, db] of variants) {
+    writeFileSync(join(d, 'db.txt'), db);
+    writeFileSync(join(d, 'db.txt.mtime'), String(Math.floor(Date.now() / 1000)));
+    const r = mddiff(d, ['Mail']);
+    t.same(r.lines, [], `${what}: no change`);
+    t.equal(readFileSync(join(d, 'db.txt.new'), 'latin1'), expected, `${what}: db.new is canonical`);
+  }
 });
 
 t.test('bad input', async (t) => {

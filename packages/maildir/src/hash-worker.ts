@@ -3,25 +3,29 @@
 // scanning thread through a shared counter.
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { readMessageFile } from './read.js';
-import { listDirectoryStat } from './walk.js';
+import { listQueued } from './dir-queue.js';
 
 const { port, signal } = workerData as { port: MessagePort; signal: Int32Array };
-type Job = { ids: number[]; paths: string[] } | { dirId: number; dir: string; stat: boolean };
-port.on('message', (job: Job) => {
-  if ('dirId' in job) {
-    try {
-      const l = listDirectoryStat(job.dir, job.stat);
-      const transfer = [l.kinds.buffer as ArrayBuffer];
-      if (l.stats !== null) transfer.push(l.stats.buffer as ArrayBuffer);
-      port.postMessage({ dirId: job.dirId, names: l.names, kinds: l.kinds, stats: l.stats }, transfer);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      port.postMessage({ dirId: job.dirId, error: { code: err?.code, message: err?.message ?? String(e) } });
-    }
-  } else {
-    const results = job.paths.map((p) => readMessageFile(p));
-    port.postMessage({ ids: job.ids, results });
-  }
+type Job = { ids: number[]; paths: string[] } | { queue: number; dirs: string[]; stat: boolean; counter: Int32Array };
+const post = (): void => {
   Atomics.add(signal, 0, 1);
   Atomics.notify(signal, 0);
+};
+port.on('message', (job: Job) => {
+  if ('queue' in job) {
+    for (let i = Atomics.add(job.counter, 0, 1); i < job.dirs.length; i = Atomics.add(job.counter, 0, 1)) {
+      const r = listQueued(job.queue, job.dirs, i, job.stat);
+      const transfer: ArrayBuffer[] = [];
+      if (!('error' in r)) {
+        transfer.push(r.kinds.buffer as ArrayBuffer);
+        if (r.stats !== null) transfer.push(r.stats.buffer as ArrayBuffer);
+      }
+      port.postMessage(r, transfer);
+      post();
+    }
+    return;
+  }
+  const results = job.paths.map((p) => readMessageFile(p));
+  port.postMessage({ ids: job.ids, results });
+  post();
 });

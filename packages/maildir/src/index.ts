@@ -3,9 +3,10 @@ export { encodeName, decodeName, decodeArgument, NameEncodingError } from './enc
 export { type MessageHashes, MessageHasher, hashMessage, sha1, EMPTY_SHA1 } from './hash.js';
 export { fnmatch, fnmatchToRegExp } from './fnmatch.js';
 export {
-  type Candidate, type WalkOptions, MaildirWalkError, walkMaildir, walkMailFolders, findRenamed,
+  type Candidate, type WalkOptions, type MailFolderListing, MaildirWalkError, walkMaildir, walkMaildirFolders, walkMailFolders, findRenamed,
   stripOneSlash, isNotAMessageName, listDirectory, listDirectoryStat, type DirListing, type DirLister,
 } from './walk.js';
 export { type MessageFile, readMessageFile } from './read.js';
 export { HashPool } from './pool.js';
+export { DirQueue } from './dir-queue.js';
 export { AtomicFileWriter, writeFileAtomic, fsyncDir } from './atomic.js';

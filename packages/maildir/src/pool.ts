@@ -2,7 +2,7 @@ import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from '
 import { availableParallelism } from 'node:os';
 import type { ByteString } from './bytes.js';
 import type { MessageFile } from './read.js';
-import type { DirListing } from './walk.js';
+import { DirQueue, type DirResult } from './dir-queue.js';
 
 interface Slot { worker: Worker; port: MessagePort; inFlight: number }
 
@@ -16,15 +16,20 @@ export class HashPool {
   private readonly slots: Slot[] = [];
   private readonly signal = new Int32Array(new SharedArrayBuffer(4));
   private readonly results = new Map<number, MessageFile>();
-  private readonly listings = new Map<number, DirListing | { error: { code?: string; message: string } }>();
-  private nextDir = 0;
+  private readonly queues = new Map<number, DirQueue>();
+  private nextQueue = 0;
   private nextId = 0;
   private batchIds: number[] = [];
   private batchPaths: ByteString[] = [];
   private rr = 0;
 
   constructor(threads = HashPool.defaultThreads(), private readonly batch = 8) {
-    for (let i = 0; i < threads; i++) {
+    this.grow(threads);
+  }
+
+  /** Adds workers up to `threads` (a directory queue already posted is not seen by the new ones). */
+  grow(threads: number): void {
+    while (this.slots.length < threads) {
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(new URL('./hash-worker.js', import.meta.url), {
         workerData: { port: port2, signal: this.signal }, transferList: [port2],
@@ -33,6 +38,8 @@ export class HashPool {
       this.slots.push({ worker, port: port1, inFlight: 0 });
     }
   }
+
+  get threads(): number { return this.slots.length; }
 
   static defaultThreads(): number {
     return Math.max(1, Math.min(4, availableParallelism()));
@@ -59,29 +66,22 @@ export class HashPool {
   }
 
   /**
-   * Queues the listing of a directory (readdir order, kinds, and with `stat`
-   * the ino/size/mtimeMs of its regular files); returns its ticket.
+   * Lists (and with `stat`, stats) the directories `dirs` on the workers, and
+   * on this thread while it waits: every thread takes the next directory from
+   * a shared counter, so a big folder does not leave the others idle.
+   * `list(i)` of the returned queue blocks until directory i is listed.
    */
-  listDir(dir: ByteString, stat: boolean): number {
-    const dirId = this.nextDir++;
-    const best = this.leastLoaded();
-    best.inFlight += 64; // a directory counts as much as a few files
-    best.port.postMessage({ dirId, dir, stat });
-    return dirId;
+  listDirs(dirs: ByteString[], stat: boolean): DirQueue {
+    const q = new DirQueue(this.nextQueue++, dirs, stat, () => this.wait());
+    this.queues.set(q.id, q);
+    for (const s of this.slots) s.port.postMessage({ queue: q.id, dirs, stat, counter: q.counter });
+    return q;
   }
 
-  /** Blocks until the listing `ticket` is in; throws (with the errno `code`) if the directory could not be listed. */
-  listing(ticket: number): DirListing {
-    for (;;) {
-      const r = this.listings.get(ticket);
-      if (r !== undefined) {
-        this.listings.delete(ticket);
-        if ('error' in r) throw Object.assign(new Error(r.error.message), { code: r.error.code });
-        return r;
-      }
-      const seen = Atomics.load(this.signal, 0);
-      if (!this.drain()) Atomics.wait(this.signal, 0, seen, 1000);
-    }
+  /** Blocks until a worker posts something (or 1 s), then takes in what arrived. */
+  private wait(): void {
+    const seen = Atomics.load(this.signal, 0);
+    if (!this.drain()) Atomics.wait(this.signal, 0, seen, 1000);
   }
 
   private leastLoaded(): Slot {
@@ -105,11 +105,10 @@ export class HashPool {
     let got = false;
     for (const s of this.slots) {
       for (let m = receiveMessageOnPort(s.port); m !== undefined; m = receiveMessageOnPort(s.port)) {
-        const msg = m.message as { ids: number[]; results: MessageFile[] } | (DirListing & { dirId: number }) | { dirId: number; error: { code?: string; message: string } };
+        const msg = m.message as { ids: number[]; results: MessageFile[] } | DirResult;
         got = true;
-        if ('dirId' in msg) {
-          this.listings.set(msg.dirId, msg);
-          s.inFlight -= 64;
+        if ('queue' in msg) {
+          this.queues.get(msg.queue)?.put(msg);
           continue;
         }
         const { ids, results } = msg;
@@ -126,3 +125,4 @@ export class HashPool {
     this.slots.length = 0;
   }
 }
+

@@ -33,13 +33,8 @@ export interface DirListing {
   readonly stats: Float64Array | null;
 }
 
-/**
- * Lists the mail folders (`cur`/`new`) for the walk, e.g. on worker threads:
- * `prefetch` is called ahead of time for folders the walk will enter,
- * `list` when it enters one (throws like opendir).
- */
+/** Lists the mail folders (`cur`/`new`) for the walk, e.g. on worker threads; throws like opendir. */
 export interface DirLister {
-  prefetch(dir: ByteString): void;
   list(dir: ByteString): DirListing;
 }
 
@@ -133,6 +128,30 @@ export function listDirectoryStat(dir: ByteString, stat: boolean): DirListing {
   return { names, kinds, stats };
 }
 
+/** Message files of a folder gathered for a MailFolderListing. */
+class ListingBatch {
+  private entries: ByteString[] = [];
+  private at: number[] = [];
+
+  constructor(private readonly dir: ByteString, private readonly stats: Float64Array | null) {}
+
+  get size(): number { return this.entries.length; }
+
+  add(entry: ByteString, i: number): void { this.entries.push(entry); this.at.push(i); }
+
+  take(): MailFolderListing {
+    let st3: Float64Array | null = null;
+    if (this.stats !== null) {
+      st3 = new Float64Array(3 * this.at.length);
+      for (let k = 0; k < this.at.length; k++) st3.set(this.stats.subarray(3 * this.at[k], 3 * this.at[k] + 3), 3 * k);
+    }
+    const l = { dir: this.dir, entries: this.entries, stats: st3 };
+    this.entries = [];
+    this.at = [];
+    return l;
+  }
+}
+
 class Walker {
   private readonly excludes: RegExp[];
   private readonly warn: (m: string) => void;
@@ -141,11 +160,25 @@ class Walker {
   /** dev:ino of the directories on the current path (symlink loop detection). */
   private readonly onPath = new Set<string>();
 
-  constructor(opts: WalkOptions, private readonly listOnly: boolean) {
+  private readonly listOnly: boolean;
+
+  /** files: yield a Candidate per message file; folders: the cur/new folders; listings: a MailFolderListing per cur/new folder. */
+  constructor(opts: WalkOptions, private readonly mode: 'files' | 'folders' | 'listings') {
+    this.listOnly = mode === 'folders';
     this.excludes = (opts.excludes ?? []).map(fnmatchToRegExp);
     this.warn = opts.onWarning ?? (() => {});
     this.debug = opts.onDebug ?? (() => {});
     this.lister = opts.lister;
+  }
+
+  /** A file of a mail folder that is a message to sync (else says why not). */
+  private isMessageEntry(dir: ByteString, entry: ByteString): boolean {
+    if (isNotAMessageName(entry)) { this.debug(`skipping ${toUtf8(`${dir}/${entry}`)}: not a message file`); return false; }
+    if (entry.includes('\n') || entry.includes('\r')) {
+      this.warn(`skipping ${JSON.stringify(toUtf8(`${dir}/${entry}`))}: a name with a newline cannot be synchronized`);
+      return false;
+    }
+    return true;
   }
 
   excluded(dir: ByteString): boolean {
@@ -153,7 +186,7 @@ class Walker {
     return false;
   }
 
-  *root(rootArg: ByteString): Generator<Candidate | ByteString> {
+  *root(rootArg: ByteString): Generator<Candidate | ByteString | MailFolderListing> {
     const root = stripOneSlash(rootArg);
     let st: Stats;
     try {
@@ -165,7 +198,7 @@ class Walker {
     yield* this.dir(root, st);
   }
 
-  private *dir(dir: ByteString, st: Stats): Generator<Candidate | ByteString> {
+  private *dir(dir: ByteString, st: Stats): Generator<Candidate | ByteString | MailFolderListing> {
     if (this.excluded(dir)) { this.debug(`excluding ${toUtf8(dir)}`); return; }
     const mail = isMailDir(dir);
     if (this.listOnly && mail) { yield dir; return; }
@@ -181,17 +214,16 @@ class Walker {
     try {
       const { names, kinds } = list;
       const stats = list.stats ?? null;
+      // listings mode: message files are gathered into one listing per run between subfolders.
+      const batch = mail && this.mode === 'listings' ? new ListingBatch(dir, stats) : null;
       for (let i = 0; i < names.length; i++) {
         const entry = names[i];
         const kind = kinds[i];
         if (kind === KIND_FILE) {
-          if (!mail || this.listOnly) continue;
+          if (batch !== null) { if (this.isMessageEntry(dir, entry)) batch.add(entry, i); continue; }
+          if (!mail || this.mode !== 'files') continue;
+          if (!this.isMessageEntry(dir, entry)) continue;
           const path = `${dir}/${entry}`;
-          if (isNotAMessageName(entry)) { this.debug(`skipping ${toUtf8(path)}: not a message file`); continue; }
-          if (entry.includes('\n') || entry.includes('\r')) {
-            this.warn(`skipping ${JSON.stringify(toUtf8(path))}: a name with a newline cannot be synchronized`);
-            continue;
-          }
           if (stats === null) yield { path, dir, entry };
           else yield { path, dir, entry, ino: stats[3 * i], size: stats[3 * i + 1], mtimeMs: stats[3 * i + 2] };
         } else if (kind === KIND_DIR || kind === KIND_LINK) {
@@ -217,9 +249,11 @@ class Walker {
             this.warn(`skipping ${toUtf8(path)}: symlink loop`);
             continue;
           }
+          if (batch !== null && batch.size > 0) yield batch.take();
           yield* this.dir(path, cst);
         }
       }
+      if (batch !== null && batch.size > 0) yield batch.take();
     } finally {
       this.onPath.delete(key);
     }
@@ -233,13 +267,26 @@ class Walker {
  * MaildirWalkError for a missing/unreadable root or folder.
  */
 export function* walkMaildir(roots: readonly ByteString[], opts: WalkOptions = {}): Generator<Candidate> {
-  const w = new Walker(opts, false);
+  const w = new Walker(opts, 'files');
   for (const r of roots) yield* w.root(r) as Generator<Candidate>;
+}
+
+/** The message files of one cur/new folder, in readdir order; `stats` as in DirListing (3 per entry) when the lister stat'ed them. */
+export interface MailFolderListing {
+  readonly dir: ByteString;
+  readonly entries: ByteString[];
+  readonly stats: Float64Array | null;
+}
+
+/** walkMaildir by folder: the same files in the same order, one listing per cur/new folder. */
+export function* walkMaildirFolders(roots: readonly ByteString[], opts: WalkOptions = {}): Generator<MailFolderListing> {
+  const w = new Walker(opts, 'listings');
+  for (const r of roots) yield* w.root(r) as Generator<MailFolderListing>;
 }
 
 /** `mddiff -l`: the `cur`/`new` directories of the trees, in walk order. */
 export function* walkMailFolders(roots: readonly ByteString[], opts: WalkOptions = {}): Generator<ByteString> {
-  const w = new Walker(opts, true);
+  const w = new Walker(opts, 'folders');
   for (const r of roots) yield* w.root(r) as Generator<ByteString>;
 }
 

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync, constants } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, constants } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
 import { type ByteString, AtomicFileWriter, fsyncDir, sha1, writeFileAtomic } from '@smd/maildir';
@@ -37,15 +37,17 @@ function isHex40(buf: Buffer, start: number): boolean {
 
 /**
  * Streams a file line by line with one buffer (lines never become one giant
- * string). `onLine(buf, start, end, lineNo)`: bytes [start,end) without '\n'.
- * Returns the SHA-1 of the whole file.
+ * string). `onLine(buf, start, end, lineNo, offset)`: bytes [start,end)
+ * without '\n', found at `offset` in the file. Returns the SHA-1 of the whole file.
  */
-export function forEachLine(file: string, onLine: (buf: Buffer, start: number, end: number, lineNo: number) => void): string {
+export function forEachLine(file: string, onLine: (buf: Buffer, start: number, end: number, lineNo: number, offset: number) => void): string {
   const fd = openSync(file, constants.O_RDONLY);
   const hash = createHash('sha1');
   let buf = Buffer.allocUnsafe(1 << 20);
   let have = 0;
   let lineNo = 0;
+  /** File offset of buf[0]. */
+  let base = 0;
   try {
     for (;;) {
       if (have === buf.length) {
@@ -60,15 +62,16 @@ export function forEachLine(file: string, onLine: (buf: Buffer, start: number, e
       for (;;) {
         const nl = buf.indexOf(0x0a, start);
         if (nl < 0 || nl >= end) break;
-        onLine(buf, start, nl, ++lineNo);
+        onLine(buf, start, nl, ++lineNo, base + start);
         start = nl + 1;
       }
       if (n <= 0) {
-        if (start < end) onLine(buf, start, end, ++lineNo);
+        if (start < end) onLine(buf, start, end, ++lineNo, base + start);
         break;
       }
       buf.copy(buf, 0, start, end);
       have = end - start;
+      base += start;
     }
   } finally {
     closeSync(fd);
@@ -108,46 +111,133 @@ export function readDbFile(file: string): LoadedDb | null {
 
 /** A db-file with binary hashes (40 bytes per entry: header SHA-1, body SHA-1), see DiffEngine. */
 export interface LoadedBinaryDb {
+  readonly file: string;
   readonly names: ByteString[];
   readonly hashes: Buffer;
   /** SHA-1 of the whole file. */
   readonly sha1: string;
+  /** Where line i starts in the file; entry n (one past the last line) is the file size. */
+  readonly lineStart: Float64Array;
+  /** Every line reads as we would write it (lower-case hex, '\n' at the end): unchanged lines can be copied verbatim. */
+  readonly copyable: boolean;
+  /** The file that was read (see DbLineCopier). */
+  readonly identity: { readonly ino: number; readonly size: number; readonly mtimeMs: number };
 }
+
+/** Lower-case hex digits → value, anything else → -1 (upper case is legal but not canonical). */
+const HEXL = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) HEXL['0123456789abcdef'.charCodeAt(i)] = i;
 
 /**
  * readDbFile for the scan: the same checks and errors, but the hashes go to
- * one Buffer as binaries (no two 40-char strings per line).
+ * one Buffer as binaries (no two 40-char strings per line), with the line
+ * offsets for copying unchanged lines into the next db-file.
  */
 export function readDbFileBinary(file: string): LoadedBinaryDb | null {
-  if (!existsSync(file)) return null;
+  let st: ReturnType<typeof statSync>;
+  try { st = statSync(file); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new DbFileError(`${file}: cannot read: ${(e as Error).message}`, file);
+  }
   const names: ByteString[] = [];
-  let hashes = Buffer.allocUnsafe(40 * 1024);
+  let hashes = Buffer.allocUnsafe(40 * Math.max(1024, Math.ceil(st.size / 100)));
+  let lineStart = new Float64Array(Math.max(1024, Math.ceil(st.size / 100)));
   let n = 0;
+  let canonical = true;
+  let end = 0;
   let digest: string;
   try {
-    digest = forEachLine(file, (buf, s, e, lineNo) => {
-      const len = e - s;
-      if (len < 83 || buf[s + 40] !== 0x20 || buf[s + 81] !== 0x20 || !isHex40(buf, s) || !isHex40(buf, s + 41)) {
-        const fields = buf.toString('latin1', s, e).split(/[ \t]+/).filter((x) => x !== '').length;
-        const why = fields < 3 ? `${fields} != 3 fields` : 'invalid SHA-1';
-        throw new DbFileError(`${file}: malformed line ${lineNo}: ${why}. Please remove this db file.`, file, lineNo);
+    digest = forEachLine(file, (buf, s, e, lineNo, offset) => {
+      if ((n + 2) > lineStart.length) {
+        const bigger = new Float64Array(lineStart.length * 2);
+        bigger.set(lineStart);
+        lineStart = bigger;
+        const h = Buffer.allocUnsafe(hashes.length * 2);
+        hashes.copy(h, 0, 0, n * 40);
+        hashes = h;
       }
-      if ((n + 1) * 40 > hashes.length) {
-        const bigger = Buffer.allocUnsafe(hashes.length * 2);
-        hashes.copy(bigger, 0, 0, n * 40);
-        hashes = bigger;
-      }
+      let bad = e - s < 83 || buf[s + 40] !== 0x20 || buf[s + 81] !== 0x20 ? -1 : 0;
       let o = n * 40;
-      for (let i = s; i < s + 40; i += 2) hashes[o++] = (HEX[buf[i]] << 4) | HEX[buf[i + 1]];
-      for (let i = s + 41; i < s + 81; i += 2) hashes[o++] = (HEX[buf[i]] << 4) | HEX[buf[i + 1]];
+      if (bad === 0) {
+        // Validate and decode in one pass: any non-(lower-case hex) digit makes `bad` negative.
+        for (let i = s; i < s + 40; i += 2) {
+          const hi = HEXL[buf[i]];
+          const lo = HEXL[buf[i + 1]];
+          bad |= hi | lo;
+          hashes[o++] = (hi << 4) | lo;
+        }
+        for (let i = s + 41; i < s + 81; i += 2) {
+          const hi = HEXL[buf[i]];
+          const lo = HEXL[buf[i + 1]];
+          bad |= hi | lo;
+          hashes[o++] = (hi << 4) | lo;
+        }
+      }
+      if (bad < 0) {
+        if (e - s < 83 || buf[s + 40] !== 0x20 || buf[s + 81] !== 0x20 || !isHex40(buf, s) || !isHex40(buf, s + 41)) {
+          const fields = buf.toString('latin1', s, e).split(/[ \t]+/).filter((x) => x !== '').length;
+          const why = fields < 3 ? `${fields} != 3 fields` : 'invalid SHA-1';
+          throw new DbFileError(`${file}: malformed line ${lineNo}: ${why}. Please remove this db file.`, file, lineNo);
+        }
+        // Upper-case hex: legal, decoded case-insensitively.
+        canonical = false;
+        o = n * 40;
+        for (let i = s; i < s + 40; i += 2) hashes[o++] = (HEX[buf[i]] << 4) | HEX[buf[i + 1]];
+        for (let i = s + 41; i < s + 81; i += 2) hashes[o++] = (HEX[buf[i]] << 4) | HEX[buf[i + 1]];
+      }
       names.push(buf.toString('latin1', s + 82, e));
-      n++;
+      lineStart[n++] = offset;
+      end = offset + (e - s) + 1;
     });
   } catch (e) {
     if (e instanceof DbFileError) throw e;
     throw new DbFileError(`${file}: cannot read: ${(e as Error).message}`, file);
   }
-  return { names, hashes: hashes.subarray(0, n * 40), sha1: digest };
+  lineStart[n] = end;
+  // A last line without '\n' (end = size + 1) is not copied verbatim.
+  if (end !== st.size) canonical = false;
+  return {
+    file, names, hashes: hashes.subarray(0, n * 40), sha1: digest, lineStart: lineStart.subarray(0, n + 1), copyable: canonical,
+    identity: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs },
+  };
+}
+
+/** Where the lines of a db-file read by readDbFileBinary are. */
+export type DbLayout = Pick<LoadedBinaryDb, 'file' | 'lineStart' | 'copyable' | 'identity'>;
+
+/**
+ * Copies whole lines of a db-file read by readDbFileBinary, e.g. into its
+ * successor. `open` returns null if the file is not copyable or is no longer
+ * the one that was read (then the caller writes the lines itself).
+ */
+export class DbLineCopier {
+  private readonly buf = Buffer.allocUnsafe(1 << 20);
+
+  private constructor(private readonly fd: number, private readonly db: DbLayout) {}
+
+  static open(db: DbLayout): DbLineCopier | null {
+    if (!db.copyable) return null;
+    let fd: number;
+    try { fd = openSync(db.file, constants.O_RDONLY); } catch { return null; }
+    const st = fstatSync(fd);
+    const id = db.identity;
+    if (st.ino !== id.ino || st.size !== id.size || st.mtimeMs !== id.mtimeMs) { closeSync(fd); return null; }
+    return new DbLineCopier(fd, db);
+  }
+
+  /** Gives the bytes of lines [a, b) to `sink`, in pieces of up to 1 MiB, each valid only during its call. */
+  copy(a: number, b: number, sink: (piece: Buffer) => void): void {
+    let pos = this.db.lineStart[a];
+    const end = this.db.lineStart[b];
+    while (pos < end) {
+      const n = readSync(this.fd, this.buf, 0, Math.min(this.buf.length, end - pos), pos);
+      if (n <= 0) throw new Error(`${this.db.file}: shorter than when it was read`);
+      sink(this.buf.subarray(0, n));
+      pos += n;
+    }
+  }
+
+  close(): void { closeSync(this.fd); }
 }
 
 /** `F.mtime`: decimal Unix seconds. null if missing. */

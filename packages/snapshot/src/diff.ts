@@ -203,8 +203,10 @@ export class DiffEngine {
   /**
    * Writes the new db-file's lines (as `dbLines`) through `sink`, in pieces
    * of about 1 MiB, without a string per line. Each piece is only valid during the call.
+   * With `copyOld(a, b)`, runs of unchanged previous entries [a, b) are left
+   * to it (it copies the previous db-file's lines, in order with the pieces).
    */
-  writeDb(sink: (piece: Buffer) => void): void {
+  writeDb(sink: (piece: Buffer) => void, copyOld?: (a: number, b: number) => void): void {
     const buf = Buffer.allocUnsafe(1 << 20);
     let used = 0;
     const put = (i: number): void => {
@@ -223,9 +225,21 @@ export class DiffEngine {
       used += buf.write(name, used, 'latin1');
       buf[used++] = 0x0a;
     };
-    for (let i = 0; i < this.oldCount; i++) if (this.state[i] === SEEN) put(i);
+    const flush = (): void => { if (used > 0) sink(buf.subarray(0, used)); used = 0; };
+    if (copyOld === undefined) {
+      for (let i = 0; i < this.oldCount; i++) if (this.state[i] === SEEN) put(i);
+    } else {
+      for (let a = 0; a < this.oldCount;) {
+        if (this.state[a] !== SEEN) { a++; continue; }
+        let b = a + 1;
+        while (b < this.oldCount && this.state[b] === SEEN) b++;
+        flush();
+        copyOld(a, b);
+        a = b;
+      }
+    }
     for (let i = this.oldCount; i < this.names.length; i++) put(i);
-    if (used > 0) sink(buf.subarray(0, used));
+    flush();
   }
 
   private checkStillThere(m: number): boolean {

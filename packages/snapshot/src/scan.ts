@@ -1,10 +1,11 @@
 import { statSync, type Stats } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import {
-  type ByteString, type Candidate, type DirLister, fsPath, toUtf8, MaildirWalkError, walkMaildir, walkMailFolders,
-  findRenamed, readMessageFile, stripOneSlash, HashPool, type MessageFile,
+  type ByteString, type Candidate, type DirLister, fsPath, toUtf8, MaildirWalkError, walkMaildirFolders, walkMailFolders,
+  findRenamed, readMessageFile, stripOneSlash, HashPool, type MessageFile, listDirectoryStat,
 } from '@smd/maildir';
 import type { DiffCommand } from './command.js';
-import { DbFileError, readDbFileBinary, readDbMtime, writeDbNewFrom } from './dbfile.js';
+import { DbFileError, DbLineCopier, type DbLayout, readDbFileBinary, readDbMtime, writeDbNewFrom } from './dbfile.js';
 import { DiffEngine, HASHES, SEEN } from './diff.js';
 import { loadStatCache, writeStatCache } from './statcache.js';
 
@@ -86,11 +87,42 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   // the db is read) and list + stat the mail folders on them.
   let dbBytes = 0;
   try { dbBytes = statSync(opts.dbFile).size; } catch { /* no db */ }
-  const dirPool = usePool && dbBytes >= DIR_POOL_DB_BYTES;
-  if (dirPool) pool = new HashPool(threads);
+  // On 2 CPUs a worker stat'ing beside this thread did not pay (bench/README.md): only with more, or when told.
+  const dirPool = usePool && dbBytes >= DIR_POOL_DB_BYTES && (opts.threads !== undefined || availableParallelism() > 2);
+  const roots = opts.roots.map(stripOneSlash);
+  let lister: DirLister | undefined;
+  if (dirPool) {
+    // A big db-file: most files will only be stat'ed. List + stat the mail folders
+    // (found by a cheap walk of the folder tree) on the pool while the db is read.
+    let folders: ByteString[] | null = null;
+    try {
+      folders = [...walkMailFolders(roots, { excludes: opts.excludes })];
+    } catch {
+      // The real walk below reports it.
+    }
+    if (folders !== null) {
+      // This thread lists too while it waits: one worker less than the CPUs (unless told).
+      const listers = opts.threads ?? Math.max(1, threads - 1);
+      pool = new HashPool(listers);
+      debug?.(`listing ${folders.length} mail folders on ${listers} worker thread(s)`);
+      const queue = pool.listDirs(folders, true);
+      const index = new Map(folders.map((d, i) => [d, i]));
+      lister = {
+        list(dir) {
+          const i = index.get(dir);
+          if (i === undefined) return listDirectoryStat(dir, true); // appeared since
+          index.delete(dir);
+          return queue.list(i);
+        },
+      };
+    }
+  }
   let needStat = false;
+  let loaded: DbLayout | null = null;
   try {
     const db = readDbFileBinary(opts.dbFile);
+    // Keep only where its lines are (not its names and hashes: the engine has them).
+    if (db !== null) loaded = { file: db.file, lineStart: db.lineStart, copyable: db.copyable, identity: db.identity };
     if (db === null) warn(`no db file ${opts.dbFile}, this is the first run`);
     lastcheck = readDbMtime(opts.dbFile) ?? 0;
     if (db !== null && lastcheck === 0 && db.names.length > 0) warn(`no mtime file ${opts.dbFile}.mtime`);
@@ -122,25 +154,28 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     sIno[i] = ino; sSize[i] = size; sMtime[i] = mtimeMs;
   };
   // Old entries by inode (only with a valid cache): renamed files are not re-read.
-  // Sorted typed arrays + binary search: ~12 bytes per entry, not a Map entry each.
-  let inoSorted: Float64Array | null = null;
-  let inoOrder: Int32Array | null = null;
+  // Open addressing over the cache's inode array: 4-8 bytes per entry, built on first use.
+  let inoTable: Int32Array | null = null;
+  const inoSlot = (ino: number, mask: number): number => ((ino % 0x40000000) ^ Math.floor(ino / 0x40000000)) & mask;
   const findIno = (ino: number): number => {
-    if (inoSorted === null) {
-      const c = cache!;
-      const idx: number[] = [];
-      for (let i = 0; i < c.ino.length; i++) if (!Number.isNaN(c.ino[i])) idx.push(i);
-      const order = Int32Array.from(idx).sort((x, y) => c.ino[x] - c.ino[y]);
-      inoOrder = order;
-      inoSorted = Float64Array.from(order, (i) => c.ino[i]);
+    const c = cache!;
+    if (inoTable === null) {
+      let size = 16;
+      while (size < c.ino.length * 2) size *= 2;
+      const table = new Int32Array(size);
+      for (let i = 0; i < c.ino.length; i++) {
+        const v = c.ino[i];
+        if (Number.isNaN(v)) continue;
+        let slot = inoSlot(v, size - 1);
+        while (table[slot] !== 0) slot = (slot + 1) & (size - 1);
+        table[slot] = i + 1;
+      }
+      inoTable = table;
     }
-    let lo = 0;
-    let hi = inoSorted.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const v = inoSorted[mid];
-      if (v === ino) return inoOrder![mid];
-      if (v < ino) lo = mid + 1; else hi = mid - 1;
+    const mask = inoTable.length - 1;
+    for (let slot = inoSlot(ino, mask); inoTable[slot] !== 0; slot = (slot + 1) & mask) {
+      const i = inoTable[slot] - 1;
+      if (c.ino[i] === ino) return i;
     }
     return -1;
   };
@@ -153,6 +188,8 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
 
   // Files read on this thread before the worker pool is worth starting.
   let inline = 0;
+  /** Whether the listing pool got its hashing workers. */
+  let grown = false;
 
   /** Decides what a candidate needs (does not depend on the diff state, so it can run ahead). */
   const prepare = (c: Candidate, mayPool: boolean): Prepared => {
@@ -190,7 +227,8 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
       }
     }
     if (mayPool && usePool && (pool !== null || ++inline > 48)) {
-      pool ??= new HashPool(threads);
+      if (pool === null) pool = new HashPool(threads);
+      else if (!grown) { grown = true; pool.grow(threads); }
       return { k: 'file', o, f: null, ticket: pool.submit(name) };
     }
     return { k: 'file', o, f: readMessageFile(name), ticket: -1 };
@@ -268,35 +306,52 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   let head = 0;
   try {
     try {
-      const roots = opts.roots.map(stripOneSlash);
-      let lister: DirLister | undefined;
-      if (dirPool && pool !== null) {
-        const p = pool as HashPool;
-        const tickets = new Map<ByteString, number>();
-        lister = {
-          prefetch(dir) { if (!tickets.has(dir)) tickets.set(dir, p.listDir(dir, needStat)); },
-          list(dir) {
-            const t = tickets.get(dir);
-            if (t !== undefined) tickets.delete(dir);
-            return p.listing(t ?? p.listDir(dir, needStat));
-          },
-        };
-        // Queue every mail folder now (a cheap walk of the folder tree), so the
-        // workers list + stat them while this thread diffs the previous ones.
-        try {
-          for (const d of walkMailFolders(roots, { excludes: opts.excludes })) lister.prefetch(d);
-        } catch {
-          // The real walk below reports it.
-        }
-      }
-      for (const c of walkMaildir(roots, { excludes: opts.excludes, onWarning: warn, onDebug: debug, lister })) {
-        qc.push(c);
-        qp.push(prepare(c, true));
-        if (qc.length - head >= WINDOW) {
-          const cmd = finish(qc[head], qp[head], true);
-          head++;
-          if (head >= 4096) { qc.splice(0, head); qp.splice(0, head); head = 0; }
-          if (cmd !== null) yield cmd;
+      const known = engine.oldCount > 0;
+      for (const l of walkMaildirFolders(roots, { excludes: opts.excludes, onWarning: warn, onDebug: debug, lister })) {
+        const { dir, entries, stats } = l;
+        const asciiDir = ASCII.test(dir);
+        for (let k = 0; k < entries.length; k++) {
+          const entry = entries[k];
+          const path = `${dir}/${entry}`;
+          let c: Candidate;
+          if (known) {
+            // The usual case, without queueing: a known file whose stat says it did not change.
+            const o = engine.lookup(path);
+            let ino = NaN;
+            let size = NaN;
+            let mtimeMs = NaN;
+            if (stats !== null) {
+              ino = stats[3 * k]; size = stats[3 * k + 1]; mtimeMs = stats[3 * k + 2];
+            } else if (o >= 0 || cache !== null) {
+              let st: Stats | undefined;
+              try { st = statSync(asciiDir && ASCII.test(entry) ? path : fsPath(path), { throwIfNoEntry: false }); } catch { st = undefined; }
+              if (st !== undefined) { ino = st.ino; size = st.size; mtimeMs = st.mtimeMs; }
+            }
+            if (o >= 0 && !Number.isNaN(ino)) {
+              const same = cache !== null && !Number.isNaN(cache.ino[o])
+                ? cache.ino[o] === ino && cache.size[o] === size && cache.mtimeMs[o] === mtimeMs
+                : lastcheck > mtimeSec(mtimeMs);
+              if (same) {
+                if (walked[o] === 0) {
+                  engine.unchanged(o);
+                  current.add(path, o);
+                  record(o, ino, size, mtimeMs);
+                }
+                continue;
+              }
+            }
+            c = stats !== null || o >= 0 || cache !== null ? { path, dir, entry, ino, size, mtimeMs } : { path, dir, entry };
+          } else {
+            c = { path, dir, entry };
+          }
+          qc.push(c);
+          qp.push(prepare(c, true));
+          if (qc.length - head >= WINDOW) {
+            const cmd = finish(qc[head], qp[head], true);
+            head++;
+            if (head >= 4096) { qc.splice(0, head); qp.splice(0, head); head = 0; }
+            if (cmd !== null) yield cmd;
+          }
         }
       }
       (pool as HashPool | null)?.flush();
@@ -319,7 +374,14 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   }
   if (!opts.dryRun) {
     try {
-      const sha = writeDbNewFrom(opts.dbFile, (sink) => engine.writeDb(sink), now);
+      // Unchanged lines are copied from the previous db-file rather than rebuilt.
+      const copier = loaded === null ? null : DbLineCopier.open(loaded);
+      let sha: string;
+      try {
+        sha = writeDbNewFrom(opts.dbFile, (sink) => engine.writeDb(sink, copier === null ? undefined : (a, b) => copier.copy(a, b, sink)), now);
+      } finally {
+        copier?.close();
+      }
       // The stat cache, in the order of the new db's lines.
       const count = engine.survivorCount();
       const ino = new Float64Array(count);
