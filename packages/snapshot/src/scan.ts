@@ -156,7 +156,13 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   // Old entries by inode (only with a valid cache): renamed files are not re-read.
   // Open addressing over the cache's inode array: 4-8 bytes per entry, built on first use.
   let inoTable: Int32Array | null = null;
-  const inoSlot = (ino: number, mask: number): number => ((ino % 0x40000000) ^ Math.floor(ino / 0x40000000)) & mask;
+  // Inode numbers come in dense runs: mix the bits (murmur3's finalizer), or runs pile up into long probe chains.
+  const inoSlot = (ino: number, mask: number): number => {
+    let h = (ino >>> 0) ^ Math.imul((ino / 0x100000000) >>> 0, 0x9e3779b1);
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return (h ^ (h >>> 16)) & mask;
+  };
   const findIno = (ino: number): number => {
     const c = cache!;
     if (inoTable === null) {
