@@ -68,6 +68,16 @@ try {
   for (let i = 0; i < runs; i++) warm.push(run('warm'));
   report('warm scan (no change)', warm);
   commit();
+  // The floor: Node start + db read + readdir + stat + db write, no diff (bench/scan-floor.mjs).
+  const floorScript = fileURLToPath(new URL('./scan-floor.mjs', import.meta.url));
+  const floor = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, [floorScript, basename(maildir), db], { cwd: dirname(maildir), encoding: 'latin1' });
+    if (r.status !== 0) throw new Error(`floor: ${r.stderr}`);
+    floor.push({ ms: Number(process.hrtime.bigint() - t0) / 1e6, rssMB: NaN, ops: {} });
+  }
+  console.log(`${'floor (no diff, see scan-floor)'.padEnd(28)} wall ${floor.map((x) => (x.ms / 1000).toFixed(2)).join(' / ')} s`);
   const files = curFiles(maildir);
   const renamed = [];
   const step = 10;

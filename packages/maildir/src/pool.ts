@@ -24,12 +24,7 @@ export class HashPool {
   private rr = 0;
 
   constructor(threads = HashPool.defaultThreads(), private readonly batch = 8) {
-    this.grow(threads);
-  }
-
-  /** Adds workers up to `threads` (a directory queue already posted is not seen by the new ones). */
-  grow(threads: number): void {
-    while (this.slots.length < threads) {
+    for (let i = 0; i < threads; i++) {
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(new URL('./hash-worker.js', import.meta.url), {
         workerData: { port: port2, signal: this.signal }, transferList: [port2],
@@ -38,8 +33,6 @@ export class HashPool {
       this.slots.push({ worker, port: port1, inFlight: 0 });
     }
   }
-
-  get threads(): number { return this.slots.length; }
 
   static defaultThreads(): number {
     return Math.max(1, Math.min(4, availableParallelism()));

@@ -1,5 +1,4 @@
 import { statSync, type Stats } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import {
   type ByteString, type Candidate, type DirLister, fsPath, toUtf8, MaildirWalkError, walkMaildirFolders, walkMailFolders,
   findRenamed, readMessageFile, stripOneSlash, HashPool, type MessageFile, listDirectoryStat,
@@ -24,9 +23,10 @@ export interface ScanOptions {
   /** `-v` details, human-readable. */
   onDebug?: (message: string) => void;
   /**
-   * 0: list, stat and hash on this thread only; N > 0: a pool of N worker
-   * threads (default: min(4, CPUs) workers when there are several CPUs and
-   * the db-file or the number of files to read is big enough).
+   * 0: list, stat and hash on this thread only. N > 0: N worker threads hash
+   * the files to read, and with a big db-file they also list + stat the mail
+   * folders (with this thread). Default: folders listed on this thread, files
+   * hashed on min(4, CPUs) workers once there are more than 48 to read.
    */
   threads?: number;
 }
@@ -87,8 +87,9 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   // the db is read) and list + stat the mail folders on them.
   let dbBytes = 0;
   try { dbBytes = statSync(opts.dbFile).size; } catch { /* no db */ }
-  // On 2 CPUs a worker stat'ing beside this thread did not pay (bench/README.md): only with more, or when told.
-  const dirPool = usePool && dbBytes >= DIR_POOL_DB_BYTES && (opts.threads !== undefined || availableParallelism() > 2);
+  // Only when asked for (threads > 0): on the 2-vCPU machine of bench/README.md a worker
+  // stat'ing beside this thread made the warm scan slower (stat did not scale).
+  const dirPool = usePool && dbBytes >= DIR_POOL_DB_BYTES && opts.threads !== undefined;
   const roots = opts.roots.map(stripOneSlash);
   let lister: DirLister | undefined;
   if (dirPool) {
@@ -101,10 +102,9 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
       // The real walk below reports it.
     }
     if (folders !== null) {
-      // This thread lists too while it waits: one worker less than the CPUs (unless told).
-      const listers = opts.threads ?? Math.max(1, threads - 1);
-      pool = new HashPool(listers);
-      debug?.(`listing ${folders.length} mail folders on ${listers} worker thread(s)`);
+      // This thread lists too while it waits.
+      pool = new HashPool(threads);
+      debug?.(`listing ${folders.length} mail folders on ${threads} worker thread(s)`);
       const queue = pool.listDirs(folders, true);
       const index = new Map(folders.map((d, i) => [d, i]));
       lister = {
@@ -194,8 +194,6 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
 
   // Files read on this thread before the worker pool is worth starting.
   let inline = 0;
-  /** Whether the listing pool got its hashing workers. */
-  let grown = false;
 
   /** Decides what a candidate needs (does not depend on the diff state, so it can run ahead). */
   const prepare = (c: Candidate, mayPool: boolean): Prepared => {
@@ -233,8 +231,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
       }
     }
     if (mayPool && usePool && (pool !== null || ++inline > 48)) {
-      if (pool === null) pool = new HashPool(threads);
-      else if (!grown) { grown = true; pool.grow(threads); }
+      pool ??= new HashPool(threads);
       return { k: 'file', o, f: null, ticket: pool.submit(name) };
     }
     return { k: 'file', o, f: readMessageFile(name), ticket: -1 };

@@ -228,7 +228,8 @@ export async function main(argv: string[]): Promise<number> {
     roots, dbFile: a.dbFile, excludes, dryRun: a.dryRun, noDelete: a.noDelete, noMove: a.noMove,
     onWarning: (m) => stderr('warning', 'mddiff', m),
     onDebug: a.verbose ? (m) => stderr('debug', 'mddiff', m) : undefined,
-    // Benchmarks: SMD_SCAN_THREADS=0 hashes on the main thread only.
+    // Tuning (bench/README.md): SMD_SCAN_THREADS=0 hashes on the main thread only; N > 0 uses N
+    // worker threads, which with a big db-file also list + stat the folders.
     threads: process.env.SMD_SCAN_THREADS !== undefined ? Number(process.env.SMD_SCAN_THREADS) : undefined,
   });
   for (;;) {
