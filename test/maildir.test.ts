@@ -137,6 +137,9 @@ t.test('hashing matches sha1sum of the split parts', async (t) => {
     ['crlf', 'Subject: a\r\nFrom: b\r\n\r\nbody\r\n'],
     ['crlf-then-lflf', 'Subject: a\r\n\r\nbody\n\nmore\n'],
     ['binary', Buffer.concat([Buffer.from('X: \xff\xfe\n\n', 'latin1'), Buffer.alloc(3 << 20, 0xab)])],
+    // Around the 1 MiB read buffer: whole-file fast path, exactly full, one byte over.
+    ...[-1, 0, 1].map((k): [string, Buffer] => [`mib${k}`, Buffer.concat([Buffer.from('X: y\n\n'), Buffer.alloc((1 << 20) + k - 6, 0x61)])]),
+    ['lflf-at-the-end', Buffer.concat([Buffer.from('X: y\n'), Buffer.alloc((1 << 20) - 7, 0x62), Buffer.from('\n\n')])],
   ];
   for (const [n, content] of cases) {
     const p = writeMessage(d, `cur/${n}`, { content });

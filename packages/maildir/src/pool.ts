@@ -23,7 +23,7 @@ export class HashPool {
   private batchPaths: ByteString[] = [];
   private rr = 0;
 
-  constructor(threads = HashPool.defaultThreads(), private readonly batch = 8) {
+  constructor(threads = HashPool.defaultThreads(), private readonly batch = 32) {
     for (let i = 0; i < threads; i++) {
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(new URL('./hash-worker.js', import.meta.url), {

@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { hash } from 'node:crypto';
 import { type ByteString, fsPath } from './bytes.js';
 import { MessageHasher, type MessageHashes } from './hash.js';
 
@@ -50,7 +51,23 @@ export function readMessageFile(name: ByteString): MessageFile {
     const st = fstatSync(fd);
     const meta = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
     const buf = readBuffer();
+    // The usual case: the whole file fits the buffer and splits at "\n\n": two one-shot hashes.
+    let have = 0;
+    if (st.size < buf.length) {
+      // Until EOF, or until the size fstat gave (saves the read that returns 0; a file
+      // growing meanwhile is caught by its size in the stat cache next time).
+      for (let n = 1; n > 0 && have < buf.length && have < st.size; have += n) n = readSync(fd, buf, have, buf.length - have, null);
+      if (have < buf.length) {
+        if (have === 0) return { kind: 'empty', ...meta };
+        const data = buf.subarray(0, have);
+        const i = data.indexOf('\n\n');
+        if (i >= 0) {
+          return { kind: 'message', hashes: { header: hash('sha1', data.subarray(0, i + 2), 'hex'), body: hash('sha1', data.subarray(i + 2), 'hex') }, ...meta };
+        }
+      }
+    }
     const h = new MessageHasher();
+    if (have > 0) h.update(buf.subarray(0, have));
     for (;;) {
       const n = readSync(fd, buf, 0, buf.length, null);
       if (n <= 0) break;

@@ -303,7 +303,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   };
 
   // Candidates are prepared ahead (hashing runs on the pool) and finished in walk order.
-  const WINDOW = 256;
+  const WINDOW = 1024;
   const qc: Candidate[] = [];
   const qp: Prepared[] = [];
   let head = 0;
