@@ -6,7 +6,6 @@
  * a fifo, symlink server, --sha1sum, --mkdir-p, --mkfifo) and `-l`.
  */
 import { closeSync, constants, mkdirSync, openSync, readSync, statSync, symlinkSync, writeSync, type Stats } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   type ByteString, decodeArgument, fromUtf8, fsPath, toUtf8, MessageHasher, EMPTY_SHA1, MaildirWalkError,
@@ -195,6 +194,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (a.sha1sum) return sha1sum(out, a.paths);
   if (a.mkfifo) {
+    // Loaded here only: child_process (with net and streams) costs a scan ~4 ms of start-up.
+    const { spawnSync } = await import('node:child_process');
     for (const p of a.paths) {
       const r = spawnSync('mkfifo', ['-m', '600', '--', p], { stdio: ['ignore', 'ignore', 'pipe'] });
       if (r.status !== 0) return fatal(out, 'mkfifo', `unable to create fifo ${p}: ${r.stderr?.toString().trim() || r.error?.message}`);
