@@ -265,17 +265,7 @@ export function dbLine(header: string, body: string, name: ByteString): ByteStri
  * `lines` yields the ByteString lines (with '\n'). Returns the SHA-1 of F.new.
  */
 export function writeDbNew(db: string, lines: Iterable<ByteString>, mtime: number): string {
-  const hash = createHash('sha1');
-  const w = new AtomicFileWriter(`${db}.new`);
-  try {
-    for (const l of lines) { w.write(l); hash.update(l, 'latin1'); }
-    w.commit();
-  } catch (e) {
-    w.abort();
-    throw e;
-  }
-  writeFileAtomic(`${db}.mtime.new`, String(mtime));
-  return hash.digest('hex');
+  return writeDbNewFrom(db, (sink) => { for (const l of lines) sink(Buffer.from(l, 'latin1')); }, mtime);
 }
 
 /**
