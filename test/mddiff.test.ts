@@ -151,6 +151,30 @@ t.test('the new db-file is canonical: upper-case hex and a missing last newline 
   }
 });
 
+t.test('db.new copies the surviving lines of a db-file over 1 MiB, in order, across its read blocks', async (t) => {
+  const d = tempDir(t);
+  makeMaildir(join(d, 'Mail'), '');
+  const lines: string[] = [];
+  const kept: string[] = [];
+  for (let k = 0; k < 12000; k++) {
+    if (k % 40 === 7) {
+      const name = `Mail/cur/${k}.keep:2,S`;
+      writeMessage(d, name, { header: `Subject: ${k}`, body: `kept ${k}\n` });
+      lines.push(`${sha1(`Subject: ${k}\n\n`)} ${sha1(`kept ${k}\n`)} ${name}\n`);
+      kept.push(lines[lines.length - 1]);
+    } else {
+      lines.push(`${sha1(`h${k}`)} ${sha1(`b${k}`)} Mail/cur/${k}.gone-with-a-longer-name-to-pass-one-mebibyte:2,S\n`);
+    }
+  }
+  writeFileSync(join(d, 'db.txt'), lines.join(''));
+  writeFileSync(join(d, 'db.txt.mtime'), String(Math.floor(Date.now() / 1000)));
+  t.ok(statSync(join(d, 'db.txt')).size > 1 << 20, 'the db-file is over 1 MiB');
+  const r = mddiff(d, ['Mail']);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.lines.length, 12000 - kept.length, 'every other line is a DELETE');
+  t.equal(readFileSync(join(d, 'db.txt.new'), 'latin1'), kept.join(''), 'db.new holds the kept lines, in order');
+});
+
 t.test('bad input', async (t) => {
   const d = tempDir(t);
   makeMaildir(join(d, 'Mail'), '');

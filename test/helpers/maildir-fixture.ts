@@ -53,7 +53,7 @@ export interface RunResult { status: number | null; stdout: string; stderr: stri
 
 /** Runs bin/mddiff in `cwd`; stdout decoded as latin1 (ByteStrings). */
 export function mddiff(cwd: string, args: string[], input?: string): RunResult {
-  const r = spawnSync(process.execPath, [MDDIFF, ...args], { cwd, encoding: 'latin1', input, timeout: 60000 });
+  const r = spawnSync(process.execPath, [MDDIFF, ...args], { cwd, encoding: 'latin1', input, timeout: 60000, maxBuffer: 64 << 20 });
   const stdout = r.stdout ?? '';
   return { status: r.status, stdout, stderr: r.stderr ?? '', lines: stdout.split('\n').filter((l) => l !== '') };
 }

@@ -28,7 +28,8 @@ export class AtomicFileWriter {
   private buf = Buffer.allocUnsafe(1 << 20);
   private used = 0;
 
-  constructor(readonly path: string, mode = 0o666) {
+  /** `onBytes` sees every byte written, in order (e.g. to hash the file). */
+  constructor(readonly path: string, mode = 0o666, private readonly onBytes?: (bytes: Uint8Array) => void) {
     this.tmp = tmpName(path);
     this.fd = openSync(this.tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   }
@@ -40,6 +41,7 @@ export class AtomicFileWriter {
       this.flush();
       if (len > this.buf.length) {
         const b = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+        this.onBytes?.(b);
         let off = 0;
         while (off < b.length) off += writeSync(this.fd, b, off, b.length - off);
         return;
@@ -50,6 +52,7 @@ export class AtomicFileWriter {
   }
 
   private flush(): void {
+    if (this.used > 0) this.onBytes?.(this.buf.subarray(0, this.used));
     let off = 0;
     while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off);
     this.used = 0;

@@ -212,6 +212,9 @@ export type DbLayout = Pick<LoadedBinaryDb, 'file' | 'lineStart' | 'copyable' | 
  */
 export class DbLineCopier {
   private readonly buf = Buffer.allocUnsafe(1 << 20);
+  /** File offsets of buf[0] and one past its last valid byte. */
+  private from = 0;
+  private to = 0;
 
   private constructor(private readonly fd: number, private readonly db: DbLayout) {}
 
@@ -225,15 +228,24 @@ export class DbLineCopier {
     return new DbLineCopier(fd, db);
   }
 
-  /** Gives the bytes of lines [a, b) to `sink`, in pieces of up to 1 MiB, each valid only during its call. */
+  /**
+   * Gives the bytes of lines [a, b) to `sink`, each piece valid only during
+   * its call. Calls must go forward through the file: it is read once, in
+   * 1 MiB blocks, however many runs of lines are copied.
+   */
   copy(a: number, b: number, sink: (piece: Buffer) => void): void {
     let pos = this.db.lineStart[a];
     const end = this.db.lineStart[b];
     while (pos < end) {
-      const n = readSync(this.fd, this.buf, 0, Math.min(this.buf.length, end - pos), pos);
-      if (n <= 0) throw new Error(`${this.db.file}: shorter than when it was read`);
-      sink(this.buf.subarray(0, n));
-      pos += n;
+      if (pos < this.from || pos >= this.to) {
+        const n = readSync(this.fd, this.buf, 0, this.buf.length, pos);
+        if (n <= 0) throw new Error(`${this.db.file}: shorter than when it was read`);
+        this.from = pos;
+        this.to = pos + n;
+      }
+      const stop = Math.min(end, this.to);
+      sink(this.buf.subarray(pos - this.from, stop - this.from));
+      pos = stop;
     }
   }
 
@@ -274,9 +286,10 @@ export function writeDbNew(db: string, lines: Iterable<ByteString>, mtime: numbe
  */
 export function writeDbNewFrom(db: string, produce: (sink: (piece: Uint8Array) => void) => void, mtime: number): string {
   const hash = createHash('sha1');
-  const w = new AtomicFileWriter(`${db}.new`);
+  // Hashed as the writer flushes (1 MiB at a time), not piece by piece.
+  const w = new AtomicFileWriter(`${db}.new`, 0o666, (bytes) => hash.update(bytes));
   try {
-    produce((piece) => { w.write(piece); hash.update(piece); });
+    produce((piece) => w.write(piece));
     w.commit();
   } catch (e) {
     w.abort();
