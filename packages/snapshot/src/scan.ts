@@ -130,7 +130,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     needStat = db !== null && db.names.length > 0;
     if (needStat) cache = loadStatCache(opts.dbFile, db!.sha1, db!.names.length);
     engine = new DiffEngine(prev, { noDelete: opts.noDelete, noMove: opts.noMove }, (name) => {
-      const st = statSync(fsPath(name), { throwIfNoEntry: false });
+      const st = statSync(ASCII.test(name) ? name : fsPath(name), { throwIfNoEntry: false });
       return st !== undefined && st.isFile() && mtimeSec(st.mtimeMs) <= lastcheck;
     });
     walked = new Uint8Array(engine.oldCount);
