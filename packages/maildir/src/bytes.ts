@@ -11,6 +11,16 @@ export function fsPath(name: ByteString): Buffer {
   return Buffer.from(name, 'latin1');
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * fsPath for hot paths: a pure-ASCII name is the same in latin1 and UTF-8, so
+ * it goes to `fs` as the string itself (no Buffer per call).
+ */
+export function fsName(name: ByteString): string | Buffer {
+  return ASCII.test(name) ? name : Buffer.from(name, 'latin1');
+}
+
 /** A ByteString from raw bytes. */
 export function fromBytes(buf: Buffer | Uint8Array): ByteString {
   return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('latin1');

@@ -1,4 +1,4 @@
-export { type ByteString, fsPath, fromBytes, fromUtf8, toUtf8 } from './bytes.js';
+export { type ByteString, fsPath, fsName, fromBytes, fromUtf8, toUtf8 } from './bytes.js';
 export { encodeName, decodeName, decodeArgument, NameEncodingError } from './encoding.js';
 export { type MessageHashes, MessageHasher, hashMessage, sha1, EMPTY_SHA1 } from './hash.js';
 export { fnmatch, fnmatchToRegExp } from './fnmatch.js';

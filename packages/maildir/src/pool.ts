@@ -118,4 +118,3 @@ export class HashPool {
     this.slots.length = 0;
   }
 }
-

@@ -1,5 +1,5 @@
 import { opendirSync, statSync, type Dirent, type Stats } from 'node:fs';
-import { type ByteString, fsPath, toUtf8 } from './bytes.js';
+import { type ByteString, fsName, fsPath, toUtf8 } from './bytes.js';
 import { fnmatchToRegExp } from './fnmatch.js';
 
 /** A fatal problem of the tree walk: the scan cannot be trusted (upstream prints ERROR). */
@@ -100,12 +100,6 @@ export function listDirectory(dir: ByteString): { names: ByteString[]; kinds: Ui
   return { names, kinds: Uint8Array.from(kinds) };
 }
 
-/** Pure-ASCII names can go to fs as strings (UTF-8 = latin1 there): no Buffer per call. */
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
-}
-
 /**
  * listDirectory + (with `stat`) the ino, size and mtimeMs of every regular
  * file that may be a message (NaN where stat fails: the file vanished).
@@ -114,12 +108,10 @@ export function listDirectoryStat(dir: ByteString, stat: boolean): DirListing {
   const { names, kinds } = listDirectory(dir);
   if (!stat) return { names, kinds, stats: null };
   const stats = new Float64Array(names.length * 3).fill(NaN);
-  const ascii = isAscii(dir);
   for (let i = 0; i < names.length; i++) {
     if (kinds[i] !== KIND_FILE || isNotAMessageName(names[i])) continue;
-    const p = `${dir}/${names[i]}`;
     let st: Stats | undefined;
-    try { st = statSync(ascii && isAscii(names[i]) ? p : fsPath(p), { throwIfNoEntry: false }); } catch { st = undefined; }
+    try { st = statSync(fsName(`${dir}/${names[i]}`), { throwIfNoEntry: false }); } catch { st = undefined; }
     if (st === undefined || !st.isFile()) continue;
     stats[3 * i] = st.ino;
     stats[3 * i + 1] = st.size;
@@ -143,7 +135,12 @@ class ListingBatch {
     let st3: Float64Array | null = null;
     if (this.stats !== null) {
       st3 = new Float64Array(3 * this.at.length);
-      for (let k = 0; k < this.at.length; k++) st3.set(this.stats.subarray(3 * this.at[k], 3 * this.at[k] + 3), 3 * k);
+      for (let k = 0; k < this.at.length; k++) {
+        const i = 3 * this.at[k];
+        st3[3 * k] = this.stats[i];
+        st3[3 * k + 1] = this.stats[i + 1];
+        st3[3 * k + 2] = this.stats[i + 2];
+      }
     }
     const l = { dir: this.dir, entries: this.entries, stats: st3 };
     this.entries = [];
@@ -160,11 +157,8 @@ class Walker {
   /** dev:ino of the directories on the current path (symlink loop detection). */
   private readonly onPath = new Set<string>();
 
-  private readonly listOnly: boolean;
-
   /** files: yield a Candidate per message file; folders: the cur/new folders; listings: a MailFolderListing per cur/new folder. */
   constructor(opts: WalkOptions, private readonly mode: 'files' | 'folders' | 'listings') {
-    this.listOnly = mode === 'folders';
     this.excludes = (opts.excludes ?? []).map(fnmatchToRegExp);
     this.warn = opts.onWarning ?? (() => {});
     this.debug = opts.onDebug ?? (() => {});
@@ -201,7 +195,7 @@ class Walker {
   private *dir(dir: ByteString, st: Stats): Generator<Candidate | ByteString | MailFolderListing> {
     if (this.excluded(dir)) { this.debug(`excluding ${toUtf8(dir)}`); return; }
     const mail = isMailDir(dir);
-    if (this.listOnly && mail) { yield dir; return; }
+    if (this.mode === 'folders' && mail) { yield dir; return; }
     let list: { names: ByteString[]; kinds: Uint8Array; stats?: Float64Array | null };
     try {
       list = mail && this.lister !== undefined ? this.lister.list(dir) : listDirectory(dir);

@@ -1,6 +1,6 @@
 import { statSync, type Stats } from 'node:fs';
 import {
-  type ByteString, type Candidate, type DirLister, fsPath, toUtf8, MaildirWalkError, walkMaildirFolders, walkMailFolders,
+  type ByteString, type Candidate, type DirLister, fsName, toUtf8, MaildirWalkError, walkMaildirFolders, walkMailFolders,
   findRenamed, readMessageFile, stripOneSlash, HashPool, type MessageFile, listDirectoryStat,
 } from '@smd/maildir';
 import type { DiffCommand } from './command.js';
@@ -44,8 +44,6 @@ export function listMailFolders(roots: ByteString[], excludes?: ByteString[]): G
   return walkMailFolders(roots, { excludes });
 }
 
-/** Pure-ASCII names can go to fs as strings (UTF-8 = latin1 there): no Buffer per stat. */
-const ASCII = /^[\x00-\x7f]*$/;
 const mtimeSec = (ms: number): number => Math.floor(ms / 1000);
 /** db-files from this size on (~750 messages) make the scan list + stat on the worker pool. */
 const DIR_POOL_DB_BYTES = 100_000;
@@ -130,7 +128,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     needStat = db !== null && db.names.length > 0;
     if (needStat) cache = loadStatCache(opts.dbFile, db!.sha1, db!.names.length);
     engine = new DiffEngine(prev, { noDelete: opts.noDelete, noMove: opts.noMove }, (name) => {
-      const st = statSync(ASCII.test(name) ? name : fsPath(name), { throwIfNoEntry: false });
+      const st = statSync(fsName(name), { throwIfNoEntry: false });
       return st !== undefined && st.isFile() && mtimeSec(st.mtimeMs) <= lastcheck;
     });
     walked = new Uint8Array(engine.oldCount);
@@ -209,7 +207,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
         if (Number.isNaN(ino)) return { k: 'gone', o };
       } else {
         let st: Stats | undefined;
-        try { st = statSync(ASCII.test(name) ? name : fsPath(name), { throwIfNoEntry: false }); } catch { st = undefined; }
+        try { st = statSync(fsName(name), { throwIfNoEntry: false }); } catch { st = undefined; }
         if (st === undefined) return { k: 'gone', o };
         ino = st.ino; size = st.size; mtimeMs = st.mtimeMs;
       }
@@ -312,7 +310,6 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
       const known = engine.oldCount > 0;
       for (const l of walkMaildirFolders(roots, { excludes: opts.excludes, onWarning: warn, onDebug: debug, lister })) {
         const { dir, entries, stats } = l;
-        const asciiDir = ASCII.test(dir);
         for (let k = 0; k < entries.length; k++) {
           const entry = entries[k];
           const path = `${dir}/${entry}`;
@@ -327,7 +324,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
               ino = stats[3 * k]; size = stats[3 * k + 1]; mtimeMs = stats[3 * k + 2];
             } else if (o >= 0 || cache !== null) {
               let st: Stats | undefined;
-              try { st = statSync(asciiDir && ASCII.test(entry) ? path : fsPath(path), { throwIfNoEntry: false }); } catch { st = undefined; }
+              try { st = statSync(fsName(path), { throwIfNoEntry: false }); } catch { st = undefined; }
               if (st !== undefined) { ino = st.ino; size = st.size; mtimeMs = st.mtimeMs; }
             }
             if (o >= 0 && !Number.isNaN(ino)) {
