@@ -227,16 +227,17 @@ export class DiffEngine {
     };
     const flush = (): void => { if (used > 0) sink(buf.subarray(0, used)); used = 0; };
     if (copyOld === undefined) {
-      for (let i = 0; i < this.oldCount; i++) if (this.state[i] === SEEN) put(i);
-    } else {
-      for (let a = 0; a < this.oldCount;) {
-        if (this.state[a] !== SEEN) { a++; continue; }
-        let b = a + 1;
-        while (b < this.oldCount && this.state[b] === SEEN) b++;
-        flush();
-        copyOld(a, b);
-        a = b;
-      }
+      for (const i of this.survivors()) put(i);
+      flush();
+      return;
+    }
+    for (let a = 0; a < this.oldCount;) {
+      if (this.state[a] !== SEEN) { a++; continue; }
+      let b = a + 1;
+      while (b < this.oldCount && this.state[b] === SEEN) b++;
+      flush();
+      copyOld(a, b);
+      a = b;
     }
     for (let i = this.oldCount; i < this.names.length; i++) put(i);
     flush();

@@ -5,7 +5,7 @@ import {
 } from '@smd/maildir';
 import type { DiffCommand } from './command.js';
 import { DbFileError, DbLineCopier, type DbLayout, readDbFileBinary, readDbMtime, writeDbNewFrom } from './dbfile.js';
-import { DiffEngine, HASHES, SEEN } from './diff.js';
+import { DiffEngine, HASHES } from './diff.js';
 import { loadStatCache, writeStatCache } from './statcache.js';
 
 export interface ScanOptions {
@@ -392,8 +392,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
         if (i < sIno.length) { ino[k] = sIno[i]; size[k] = sSize[i]; mtimeMs[k] = sMtime[i]; } else { ino[k] = size[k] = mtimeMs[k] = NaN; }
         k++;
       };
-      for (let i = 0; i < engine.oldCount; i++) if (engine.state[i] === SEEN) put(i);
-      for (let i = engine.oldCount; i < engine.names.length; i++) put(i);
+      for (const i of engine.survivors()) put(i);
       try {
         writeStatCache(opts.dbFile, sha, { ino, size, mtimeMs }, count);
       } catch (e) {
