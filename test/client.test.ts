@@ -175,11 +175,11 @@ t.test('conflicts: ABORT, exit 3, TAGS, local files untouched', async (t) => {
 
 t.test('partial files of a dead client are removed, also when it is an unreaped zombie; a live one keeps its own', async (t) => {
   const h = home(t);
-  // `true` exits at once and `sleep`, its parent after exec, never reaps it: a zombie.
-  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // The short sleep exits after its shell has become `sleep 30` (exec), which never reaps it: a zombie.
+  const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
   t.teardown(() => { parent.kill('SIGKILL'); });
   const zombie = Number(await new Promise<string>((r) => parent.stdout!.once('data', (d: Buffer) => r(d.toString()))));
-  for (let i = 0; i < 50 && !/\) Z/.test(readFileSync(`/proc/${zombie}/stat`, 'latin1')); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 100 && !/\) Z/.test(readFileSync(`/proc/${zombie}/stat`, 'latin1')); i++) await new Promise((r) => setTimeout(r, 50));
   t.match(readFileSync(`/proc/${zombie}/stat`, 'latin1'), /\) Z /, 'the zombie exists');
   const dead = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim();
   const parts = {
