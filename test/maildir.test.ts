@@ -1,11 +1,12 @@
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync, chmodSync, readFileSync, opendirSync, statSync, utimesSync, rmSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import {
   fnmatch, walkMaildir, walkMaildirFolders, walkMailFolders, readMessageFile, MaildirWalkError, encodeName, decodeName, decodeArgument,
-  writeFileAtomic, fsyncDir, hashMessage, EMPTY_SHA1, findRenamed, HashPool,
+  writeFileAtomic, fsyncDir, hashMessage, EMPTY_SHA1, findRenamed, HashPool, listDirectoryStat, prefetchMailFolders,
 } from '@smd/maildir';
+import { nativeLister, nativeFolderQueue, type NativeListing } from '@smd/dirstat';
 import { tempDir, makeMaildir, writeMessage, bpath, sha1 } from './helpers/maildir-fixture.js';
 
 const names = (root: string, opts: Parameters<typeof walkMaildir>[1] = {}): string[] => {
@@ -196,4 +197,107 @@ t.test('atomic writes', async (t) => {
   t.same(spawnSync('ls', [d], { encoding: 'utf8' }).stdout.trim().split('\n'), ['x'], 'no temp file left');
   mkdirSync(join(d, 'sub'));
   t.throws(() => writeFileAtomic(join(d, 'nodir', 'y'), 'z'));
+});
+
+/** A directory listed and stat'ed with plain fs calls, in the shape of a NativeListing (for comparison). */
+function fsListing(dir: string): { names: string[]; kinds: number[]; stats: number[] } {
+  const d = opendirSync(Buffer.from(dir, 'latin1'), { encoding: 'latin1' } as never);
+  const out = { names: [] as string[], kinds: [] as number[], stats: [] as number[] };
+  for (let e: Dirent | null; (e = d.readSync()) !== null;) {
+    const kind = e.isFile() ? 1 : e.isDirectory() ? 2 : e.isSymbolicLink() ? 3 : 0;
+    out.names.push(e.name as unknown as string);
+    out.kinds.push(kind);
+    const st = kind === 1 ? statSync(Buffer.from(`${dir}/${e.name}`, 'latin1')) : null;
+    out.stats.push(st?.ino ?? NaN, st?.size ?? NaN, st?.mtimeMs ?? NaN);
+  }
+  d.closeSync();
+  return out;
+}
+
+const plain = (l: NativeListing | undefined): unknown => l && { names: l.names, kinds: [...l.kinds], stats: l.stats && [...l.stats] };
+
+t.test('the native lister (@smd/dirstat) is built, and lists and stats exactly as fs does', async (t) => {
+  const list = nativeLister();
+  if (process.env.SMD_NATIVE === '0') {
+    t.equal(list, null, 'SMD_NATIVE=0 turns it off');
+    return;
+  }
+  // npm ci builds it with node-gyp; a silent fall-back to fs would only be slower, so say it here.
+  t.not(list, null, 'packages/dirstat/build/Release/dirstat.node loads (npm ci builds it)');
+  if (list === null) return;
+  const d = tempDir(t);
+  const dir = join(d, 'cur');
+  mkdirSync(dir);
+  writeFileSync(join(dir, '1700000000.M1.host:2,S'), 'Subject: a\n\nbody\n');
+  writeFileSync(join(dir, 'with space %41'), 'x'.repeat(12345));
+  writeFileSync(Buffer.from(`${dir}/caf\xe9-latin1`, 'latin1'), 'raw byte name');
+  writeFileSync(join(dir, 'fractional'), 'y');
+  utimesSync(join(dir, 'fractional'), 1700000000.123456, 1700000000.987654);
+  writeFileSync(join(dir, 'old'), 'z');
+  utimesSync(join(dir, 'old'), 1e6, 1e6);
+  mkdirSync(join(dir, 'sub'));
+  symlinkSync('1700000000.M1.host:2,S', join(dir, 'link-to-file'));
+  symlinkSync('sub', join(dir, 'link-to-dir'));
+  symlinkSync('nowhere', join(dir, 'dangling'));
+  t.equal(spawnSync('mkfifo', [join(dir, 'fifo')]).status, 0);
+  for (let i = 0; i < 300; i++) writeFileSync(join(dir, `m${i}`), `${i}`); // more than one getdents buffer
+
+  const want = fsListing(dir);
+  const got = list(dir, true)!;
+  t.same(plain(got), want, 'names in readdir order, kinds, and ino/size/mtimeMs of the regular files (NaN for the rest)');
+  t.equal(got.names.filter((n) => n === '.' || n === '..').length, 0, 'no . and ..');
+  const frac = got.names.indexOf('fractional');
+  t.equal(got.stats![3 * frac + 2], statSync(join(dir, 'fractional')).mtimeMs, 'sub-millisecond mtimes fold to the same double as Node\'s');
+  t.same(plain(list(dir, false)), { ...want, stats: null }, 'without stat: no stats');
+  t.same(plain(listDirectoryStat(dir, true)), want, 'listDirectoryStat goes through it');
+
+  t.equal(list(join(d, 'missing'), true), undefined, 'a missing directory: undefined (JS then lists it)');
+  t.throws(() => listDirectoryStat(join(d, 'missing'), true), { code: 'ENOENT' }, 'and listDirectoryStat throws fs\'s error');
+  t.throws(() => listDirectoryStat(join(dir, 'old'), false), { code: 'ENOTDIR' });
+  const empty = join(d, 'empty');
+  mkdirSync(empty);
+  t.same(plain(list(empty, true)), { names: [], kinds: [], stats: [] }, 'an empty directory');
+});
+
+t.test('the native folder queue lists ahead and hands each folder out once, in any order', async (t) => {
+  if (nativeLister() === null) { t.pass('native lister off (SMD_NATIVE=0)'); return; }
+  const d = tempDir(t);
+  const dirs: string[] = [];
+  for (let k = 0; k < 6; k++) {
+    const dir = join(d, `f${k}`, 'cur');
+    mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < 20 * k; i++) writeFileSync(join(dir, `m${i}`), `${k}/${i}`);
+    dirs.push(dir);
+  }
+  for (const threads of [0, 1, 2]) {
+    const q = nativeFolderQueue([...dirs, join(d, 'missing'), `${d}/nul\0byte`], true, threads)!;
+    t.ok(q !== null);
+    for (const k of [5, 0, 3, 1, 4, 2]) t.same(plain(q.take(k)), fsListing(dirs[k]), `threads ${threads}: folder ${k}`);
+    t.equal(q.take(0), undefined, 'a folder is handed out once');
+    t.equal(q.take(6), undefined, 'a folder that cannot be listed: undefined');
+    t.equal(q.take(7), undefined, 'a path with a NUL byte: undefined');
+    t.equal(q.take(99), undefined, 'out of range: undefined');
+    q.close();
+    q.close();
+    t.equal(q.take(1), undefined, 'closed: nothing');
+  }
+  // Closed with folders not taken (a scan that failed half-way): the threads stop, nothing leaks into later calls.
+  const q = nativeFolderQueue(dirs, true, 2)!;
+  q.close();
+  t.same(plain(nativeLister()!(dirs[1], true)), fsListing(dirs[1]));
+
+  // prefetchMailFolders: the cur/new folders of the trees, in walk order; one that vanished since is listed (and fails) on the spot.
+  makeMaildir(join(d, 'Mail'), '', '.A', '.B');
+  writeMessage(d, 'Mail/.A/cur/x', { header: 'Subject: x', body: 'x\n' });
+  const ahead = prefetchMailFolders([join(d, 'Mail')], {}, 1)!;
+  t.ok(ahead !== null);
+  t.same(plain(ahead.list(join(d, 'Mail/.A/cur'))), fsListing(join(d, 'Mail/.A/cur')));
+  ahead.close();
+  // No thread: nothing is listed before the walk asks; a folder gone by then fails as fs fails.
+  const lazy = prefetchMailFolders([join(d, 'Mail')], {}, 0)!;
+  rmSync(join(d, 'Mail/.B'), { recursive: true });
+  t.throws(() => lazy.list(join(d, 'Mail/.B/new')), { code: 'ENOENT' }, 'a folder that cannot be listed: fs\'s error');
+  mkdirSync(join(d, 'Mail/.C/cur'), { recursive: true });
+  t.same(plain(lazy.list(join(d, 'Mail/.C/cur'))), { names: [], kinds: [], stats: [] }, 'a folder made since is listed on the spot');
+  lazy.close();
 });

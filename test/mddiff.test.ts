@@ -100,19 +100,26 @@ t.test('a big db-file: the diff and the db-file are the same whether folders are
   for (let i = 7; i < 1000; i += 100) writeMessage(d, `${where(i)}/${1700000000 + i}.M${i}.host:2,S`, { header: `Subject: ${i} edited`, body: `body ${i % 900}\n`, ago: -5 });
   for (let i = 0; i < 30; i++) writeMessage(d, `Mail/.A/new/new${i}`, { header: `Subject: new ${i}`, body: `new body ${i}\n` });
   copyFileSync(join(d, `${where(11)}/${1700000000 + 11}.M11.host:2,S`), join(d, 'Mail/.D/cur/copy'));
-  const run = (threads: string | undefined): { out: string; db: Buffer } => {
-    const env = { ...process.env };
+  const run = (threads: string | undefined, native = true): { out: string; db: Buffer; cache: Buffer } => {
+    const env: NodeJS.ProcessEnv = { ...process.env, SMD_NATIVE: native ? '1' : '0' };
     if (threads === undefined) delete env.SMD_SCAN_THREADS; else env.SMD_SCAN_THREADS = threads;
     const r = spawnSync(process.execPath, [MDDIFF, 'Mail'], { cwd: d, env, encoding: 'latin1' });
     t.equal(r.status, 0, r.stderr);
-    return { out: r.stdout, db: readFileSync(join(d, 'db.txt.new')) };
+    return { out: r.stdout, db: readFileSync(join(d, 'db.txt.new')), cache: readFileSync(join(d, 'db.txt.stat-cache.new')) };
   };
   const pooled = run(undefined);
   const verbose = spawnSync(process.execPath, [MDDIFF, '-v', '-d', 'Mail'], { cwd: d, env: { ...process.env, SMD_SCAN_THREADS: '1' }, encoding: 'latin1' });
   t.match(verbose.stderr, /listing 10 mail folders on 1 worker thread/, 'with threads, the pool lists the folders');
+  const ahead = spawnSync(process.execPath, [MDDIFF, '-v', '-d', 'Mail'], { cwd: d, encoding: 'latin1' });
+  t.match(ahead.stderr, /listing 10 mail folders ahead on 1 native thread/, 'by default, a native thread lists + stats the folders ahead');
   const single = run('0');
   const one = run('1');
   const two = run('2');
+  // The same without the native lister: plain fs calls, no listing ahead.
+  const fs = run(undefined, false);
+  t.equal(fs.out, pooled.out, 'same diff without the native lister');
+  t.ok(fs.db.equals(pooled.db), 'same db-file without the native lister');
+  t.ok(fs.cache.equals(pooled.cache) && single.cache.equals(pooled.cache), 'same stat cache (same inodes, sizes, mtimes) either way');
   const ops = pooled.out.split('\n').filter((l) => l !== '').map((l) => l.split(' ')[0]);
   const count = (op: string): number => ops.filter((o) => o === op).length;
   t.same([count('MOVE'), count('DELETE'), count('REPLACEHEADER'), count('ADD'), count('COPY')], [100, 20, 10, 30, 1], 'every change found');

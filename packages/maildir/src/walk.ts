@@ -1,4 +1,5 @@
 import { opendirSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { nativeFolderQueue, nativeLister } from '@smd/dirstat';
 import { type ByteString, fsName, fsPath, toUtf8 } from './bytes.js';
 import { fnmatchToRegExp } from './fnmatch.js';
 
@@ -47,6 +48,12 @@ export interface WalkOptions {
   onDebug?: (message: string) => void;
   /** Lists (and stats) the mail folders; default: opendir on this thread, no stat. */
   lister?: DirLister;
+  /**
+   * Default lister only: stat the message files while listing when that is
+   * cheap (the native lister of @smd/dirstat is built). Otherwise `stats`
+   * stay null and the caller stats the files it needs.
+   */
+  statIfCheap?: boolean;
 }
 
 /** Strips one trailing '/', as upstream does with every root argument. */
@@ -85,6 +92,11 @@ const KIND_LINK = 3;
 
 /** Lists a directory in readdir order (not sorted, unlike readdirSync). */
 export function listDirectory(dir: ByteString): { names: ByteString[]; kinds: Uint8Array } {
+  const native = nativeLister()?.(dir, false);
+  return native ?? listDirectoryFs(dir);
+}
+
+function listDirectoryFs(dir: ByteString): { names: ByteString[]; kinds: Uint8Array } {
   const d = opendirSync(fsPath(dir), { encoding: 'latin1', bufferSize: 1024 } as never);
   const names: ByteString[] = [];
   const kinds: number[] = [];
@@ -102,10 +114,13 @@ export function listDirectory(dir: ByteString): { names: ByteString[]; kinds: Ui
 
 /**
  * listDirectory + (with `stat`) the ino, size and mtimeMs of every regular
- * file that may be a message (NaN where stat fails: the file vanished).
+ * file (NaN where stat fails: the file vanished). The native lister does it
+ * in one call; without it, every file that may be a message is stat'ed here.
  */
 export function listDirectoryStat(dir: ByteString, stat: boolean): DirListing {
-  const { names, kinds } = listDirectory(dir);
+  const native = nativeLister()?.(dir, stat);
+  if (native !== undefined) return native;
+  const { names, kinds } = listDirectoryFs(dir);
   if (!stat) return { names, kinds, stats: null };
   const stats = new Float64Array(names.length * 3).fill(NaN);
   for (let i = 0; i < names.length; i++) {
@@ -118,6 +133,46 @@ export function listDirectoryStat(dir: ByteString, stat: boolean): DirListing {
     stats[3 * i + 2] = st.mtimeMs;
   }
   return { names, kinds, stats };
+}
+
+/** A DirLister that must be closed (it owns threads). */
+export interface FolderPrefetch extends DirLister {
+  close(): void;
+}
+
+/**
+ * Lists and stats the mail folders of the trees ahead, on `threads` native
+ * threads, while the caller does other work (reads the db-file); the walk
+ * then takes them (pass it as `lister`). The folders are found by a cheap
+ * walk of the folder tree now; a folder not found then (it appeared since)
+ * or that could not be listed ahead is listed on the spot, so the walk
+ * throws as it would without. Null when the native lister is not built or
+ * this first walk fails (the real walk reports why).
+ */
+export function prefetchMailFolders(roots: readonly ByteString[], opts: WalkOptions, threads: number): FolderPrefetch | null {
+  if (nativeLister() === null) return null;
+  let folders: ByteString[];
+  try {
+    folders = [...walkMailFolders(roots, { excludes: opts.excludes })];
+  } catch {
+    return null;
+  }
+  const q = nativeFolderQueue(folders, true, threads);
+  if (q === null) return null;
+  opts.onDebug?.(`listing ${folders.length} mail folders ahead on ${threads} native thread(s)`);
+  const index = new Map(folders.map((d, i) => [d, i]));
+  return {
+    list(dir) {
+      const i = index.get(dir);
+      if (i !== undefined) {
+        index.delete(dir);
+        const l = q.take(i);
+        if (l !== undefined) return l;
+      }
+      return listDirectoryStat(dir, true);
+    },
+    close: () => q.close(),
+  };
 }
 
 /** Message files of a folder gathered for a MailFolderListing. */
@@ -154,6 +209,7 @@ class Walker {
   private readonly warn: (m: string) => void;
   private readonly debug: (m: string) => void;
   private readonly lister: DirLister | undefined;
+  private readonly stat: boolean;
   /** dev:ino of the directories on the current path (symlink loop detection). */
   private readonly onPath = new Set<string>();
 
@@ -163,6 +219,7 @@ class Walker {
     this.warn = opts.onWarning ?? (() => {});
     this.debug = opts.onDebug ?? (() => {});
     this.lister = opts.lister;
+    this.stat = opts.statIfCheap === true && nativeLister() !== null;
   }
 
   /** A file of a mail folder that is a message to sync (else says why not). */
@@ -198,7 +255,7 @@ class Walker {
     if (this.mode === 'folders' && mail) { yield dir; return; }
     let list: { names: ByteString[]; kinds: Uint8Array; stats?: Float64Array | null };
     try {
-      list = mail && this.lister !== undefined ? this.lister.list(dir) : listDirectory(dir);
+      list = !mail ? listDirectory(dir) : this.lister !== undefined ? this.lister.list(dir) : listDirectoryStat(dir, this.stat);
     } catch (e) {
       // Its messages would turn into DELETEs: the whole scan must fail.
       throw new MaildirWalkError(`Unable to open directory ${toUtf8(dir)}: ${describe(e)}`, dir);

@@ -2,6 +2,7 @@ import { statSync, type Stats } from 'node:fs';
 import {
   type ByteString, type Candidate, type DirLister, fsName, toUtf8, MaildirWalkError, walkMaildirFolders, walkMailFolders,
   findRenamed, readMessageFile, stripOneSlash, HashPool, type MessageFile, listDirectoryStat,
+  prefetchMailFolders, type FolderPrefetch,
 } from '@smd/maildir';
 import type { DiffCommand } from './command.js';
 import { DbFileError, DbLineCopier, type DbLayout, readDbFileBinary, readDbMtime, writeDbNewFrom } from './dbfile.js';
@@ -29,6 +30,8 @@ export interface ScanOptions {
    * hashed on min(4, CPUs) workers once there are more than 48 to read.
    */
   threads?: number;
+  /** false: no listing ahead on native threads (default: when the native lister is built and the db-file is big). */
+  prefetch?: boolean;
 }
 
 export interface ScanResult {
@@ -45,7 +48,9 @@ export function listMailFolders(roots: ByteString[], excludes?: ByteString[]): G
 }
 
 const mtimeSec = (ms: number): number => Math.floor(ms / 1000);
-/** db-files from this size on (~750 messages) make the scan list + stat on the worker pool. */
+/** One native thread lists ahead: the scanning thread needs the other core of a 2-vCPU machine. */
+const PREFETCH_THREADS = 1;
+/** db-files from this size on (~750 messages) make the scan list + stat ahead. */
 const DIR_POOL_DB_BYTES = 100_000;
 
 /**
@@ -81,18 +86,17 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   const threads = opts.threads ?? HashPool.defaultThreads();
   const usePool = threads > 0 && (opts.threads !== undefined || HashPool.defaultThreads() > 1);
   let pool: HashPool | null = null;
-  // A big db-file: most files will only be stat'ed. Start the workers now (they boot while
-  // the db is read) and list + stat the mail folders on them.
   let dbBytes = 0;
   try { dbBytes = statSync(opts.dbFile).size; } catch { /* no db */ }
-  // Only when asked for (threads > 0): on the 2-vCPU machine of bench/README.md a worker
-  // stat'ing beside this thread made the warm scan slower (stat did not scale).
-  const dirPool = usePool && dbBytes >= DIR_POOL_DB_BYTES && opts.threads !== undefined;
   const roots = opts.roots.map(stripOneSlash);
+  // A big db-file: most files will only be stat'ed. List + stat the mail folders ahead
+  // while the db is read: on native threads (@smd/dirstat), or on the worker pool when
+  // threads > 0 asks for it (on the 2-vCPU machine of bench/README.md a worker stat'ing
+  // beside this thread made the warm scan slower: Node's stat did not scale).
+  const dirPool = usePool && dbBytes >= DIR_POOL_DB_BYTES && opts.threads !== undefined;
   let lister: DirLister | undefined;
+  let prefetch: FolderPrefetch | null = null;
   if (dirPool) {
-    // A big db-file: most files will only be stat'ed. List + stat the mail folders
-    // (found by a cheap walk of the folder tree) on the pool while the db is read.
     let folders: ByteString[] | null = null;
     try {
       folders = [...walkMailFolders(roots, { excludes: opts.excludes })];
@@ -114,6 +118,9 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
         },
       };
     }
+  } else if (dbBytes >= DIR_POOL_DB_BYTES && opts.prefetch !== false) {
+    prefetch = prefetchMailFolders(roots, { excludes: opts.excludes, onDebug: debug }, PREFETCH_THREADS);
+    lister = prefetch ?? undefined;
   }
   let needStat = false;
   let loaded: DbLayout | null = null;
@@ -134,6 +141,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     walked = new Uint8Array(engine.oldCount);
   } catch (e) {
     (pool as HashPool | null)?.close();
+    prefetch?.close();
     const msg = e instanceof DbFileError ? e.message : `${opts.dbFile}: ${(e as Error).message}`;
     yield { op: 'ERROR', message: msg };
     return failed(msg);
@@ -308,7 +316,9 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   try {
     try {
       const known = engine.oldCount > 0;
-      for (const l of walkMaildirFolders(roots, { excludes: opts.excludes, onWarning: warn, onDebug: debug, lister })) {
+      for (const l of walkMaildirFolders(roots, {
+        excludes: opts.excludes, onWarning: warn, onDebug: debug, lister, statIfCheap: needStat,
+      })) {
         const { dir, entries, stats } = l;
         for (let k = 0; k < entries.length; k++) {
           const entry = entries[k];
@@ -366,6 +376,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     }
   } finally {
     (pool as HashPool | null)?.close();
+    prefetch?.close();
   }
   yield* engine.deletes();
   if (debug !== undefined) {
