@@ -242,3 +242,41 @@ t.test('helper modes', async (t) => {
   t.equal(sout, 'OK\n');
   t.equal(readFileSync(join(d, 'work/area/link/a'), 'latin1'), 'H: 1\n\nx\n');
 });
+
+t.test('a MOVE source is "gone" only if its folder was listed whole without it (a cur/ with a subfolder comes in two pieces)', async (t) => {
+  const d = tempDir(t);
+  makeMaildir(join(d, 'Mail'), '', '.B');
+  const cur = join(d, 'Mail/cur');
+  for (let i = 0; i < 40; i++) writeMessage(d, `Mail/cur/f${i}`, { header: `Subject: ${i}`, body: `body ${i}\n` });
+  execFileSync('mkdir', ['-p', join(cur, 'sub/cur')]);
+  writeMessage(d, 'Mail/.B/cur/b', { header: 'Subject: b', body: 'b\n' });
+  t.equal(mddiffCommit(d, ['Mail']).lines.length, 41);
+  const order = (): string[] => execFileSync('ls', ['-U', cur], { encoding: 'latin1' }).split('\n').filter((x) => x !== '');
+  const sub = order().indexOf('sub');
+  const after = order().slice(sub + 1).find((x) => x.startsWith('f'));
+  t.ok(sub > 0 && after !== undefined, 'files on both sides of the subfolder in readdir order');
+  // A copy of `after` under a name listed before the subfolder: its source is listed (and still
+  // there) only in the second piece of cur/, after the copy is diffed.
+  let copy: string | undefined;
+  for (let k = 0; k < 200 && copy === undefined; k++) {
+    copyFileSync(join(cur, after!), join(cur, `c${k}`));
+    if (order().indexOf(`c${k}`) < order().indexOf('sub')) copy = `c${k}`; else unlinkSync(join(cur, `c${k}`));
+  }
+  t.ok(copy !== undefined, 'a name that lands before the subfolder');
+  // Enough new messages in the subfolder that the scan settles the copy (it reads ahead up to
+  // 1,024 files) while it walks the subfolder, before the second piece of cur/.
+  for (let i = 0; i < 1100; i++) writeFileSync(join(cur, `sub/cur/n${i}`), `Subject: n${i}
+
+new ${i}
+`);
+  let r = mddiff(d, ['-d', 'Mail']);
+  r.lines = r.lines.filter((l) => !l.startsWith('ADD Mail/cur/sub/cur/n'));
+  t.same(r.lines.map((l) => l.replace(/ [0-9a-f]{40}/g, '')), [`COPY Mail/cur/${after} TO Mail/cur/${copy}`], 'still there: COPY, not MOVE');
+  // Renamed instead (the source is gone from both pieces): MOVE; and across folders too.
+  unlinkSync(join(cur, copy!));
+  renameSync(join(cur, after!), join(cur, copy!));
+  renameSync(join(d, 'Mail/.B/cur/b'), join(cur, 'b-moved'));
+  r = mddiff(d, ['-d', 'Mail']);
+  r.lines = r.lines.filter((l) => !l.startsWith('ADD Mail/cur/sub/cur/n'));
+  t.same(r.lines.map((l) => l.replace(/ [0-9a-f]{40}/g, '')).sort(), [`MOVE Mail/.B/cur/b TO Mail/cur/b-moved`, `MOVE Mail/cur/${after} TO Mail/cur/${copy}`].sort());
+});

@@ -186,7 +186,8 @@ class ListingBatch {
 
   add(entry: ByteString, i: number): void { this.entries.push(entry); this.at.push(i); }
 
-  take(): MailFolderListing {
+  /** `last`: no more files of this folder will follow. */
+  take(last: boolean): MailFolderListing {
     let st3: Float64Array | null = null;
     if (this.stats !== null) {
       st3 = new Float64Array(3 * this.at.length);
@@ -197,7 +198,7 @@ class ListingBatch {
         st3[3 * k + 2] = this.stats[i + 2];
       }
     }
-    const l = { dir: this.dir, entries: this.entries, stats: st3 };
+    const l = { dir: this.dir, entries: this.entries, stats: st3, last };
     this.entries = [];
     this.at = [];
     return l;
@@ -300,11 +301,12 @@ class Walker {
             this.warn(`skipping ${toUtf8(path)}: symlink loop`);
             continue;
           }
-          if (batch !== null && batch.size > 0) yield batch.take();
+          if (batch !== null && batch.size > 0) yield batch.take(false);
           yield* this.dir(path, cst);
         }
       }
-      if (batch !== null && batch.size > 0) yield batch.take();
+      // The last piece even if empty: it says the whole folder was listed.
+      if (batch !== null) yield batch.take(true);
     } finally {
       this.onPath.delete(key);
     }
@@ -322,11 +324,17 @@ export function* walkMaildir(roots: readonly ByteString[], opts: WalkOptions = {
   for (const r of roots) yield* w.root(r) as Generator<Candidate>;
 }
 
-/** The message files of one cur/new folder, in readdir order; `stats` as in DirListing (3 per entry) when the lister stat'ed them. */
+/**
+ * The message files of one cur/new folder, in readdir order; `stats` as in
+ * DirListing (3 per entry) when the lister stat'ed them. A folder with
+ * subdirectories comes in several pieces (walk order); `last` marks its
+ * final piece, which is yielded even when empty.
+ */
 export interface MailFolderListing {
   readonly dir: ByteString;
   readonly entries: ByteString[];
   readonly stats: Float64Array | null;
+  readonly last: boolean;
 }
 
 /** walkMaildir by folder: the same files in the same order, one listing per cur/new folder. */

@@ -17,9 +17,10 @@ export interface DiffOptions {
 
 /**
  * Upstream's "does o still exist under its old name with mtime <= lastcheck"
- * check (step 5), injected so the core does no I/O.
+ * check (step 5), injected so the core does no I/O. `index` is the entry's
+ * index in the previous snapshot.
  */
-export type StillThere = (name: ByteString) => boolean;
+export type StillThere = (name: ByteString, index: number) => boolean;
 
 /**
  * A previous snapshot with binary hashes: entry i has its header SHA-1 at
@@ -244,7 +245,7 @@ export class DiffEngine {
   }
 
   private checkStillThere(m: number): boolean {
-    if (m >= this.oldCount || !this.stillThere(this.names[m])) return false;
+    if (m >= this.oldCount || !this.stillThere(this.names[m], m)) return false;
     this.state[m] = SEEN;
     return true;
   }

@@ -65,6 +65,11 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   // The names of this scan: old entries are flagged by index (no second copy of
   // a million names), only names new to the db go in a Set.
   let walked = new Uint8Array(0);
+  // Upstream stats each MOVE source to see if it is still there. The scan knows better
+  // and cheaper: old entries found in a listing (`listed`), and the folders whose whole
+  // listing it has seen; an entry of such a folder that was not in it is gone.
+  let listed = new Uint8Array(0);
+  const listedFolders = new Set<ByteString>();
   const newNames = new Set<ByteString>();
   let count = 0;
   const current = {
@@ -134,11 +139,14 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     const prev = db ?? { names: [], hashes: Buffer.alloc(0) };
     needStat = db !== null && db.names.length > 0;
     if (needStat) cache = loadStatCache(opts.dbFile, db!.sha1, db!.names.length);
-    engine = new DiffEngine(prev, { noDelete: opts.noDelete, noMove: opts.noMove }, (name) => {
+    engine = new DiffEngine(prev, { noDelete: opts.noDelete, noMove: opts.noMove }, (name, i) => {
+      // Not in its folder's listing of this scan: gone (no ENOENT stat per MOVE).
+      if (listed[i] === 0 && listedFolders.has(name.slice(0, name.lastIndexOf('/')))) return false;
       const st = statSync(fsName(name), { throwIfNoEntry: false });
       return st !== undefined && st.isFile() && mtimeSec(st.mtimeMs) <= lastcheck;
     });
     walked = new Uint8Array(engine.oldCount);
+    listed = new Uint8Array(engine.oldCount);
   } catch (e) {
     (pool as HashPool | null)?.close();
     prefetch?.close();
@@ -327,6 +335,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
           if (known) {
             // The usual case, without queueing: a known file whose stat says it did not change.
             const o = engine.lookup(path);
+            if (o >= 0) listed[o] = 1;
             let ino = NaN;
             let size = NaN;
             let mtimeMs = NaN;
@@ -363,6 +372,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
             if (cmd !== null) yield cmd;
           }
         }
+        if (l.last) listedFolders.add(dir);
       }
       (pool as HashPool | null)?.flush();
       for (; head < qc.length; head++) {
