@@ -122,15 +122,17 @@ export class DiffEngine {
     return this.fileAt(name, s, 0);
   }
 
-  /** Like `file`, the 40 hash bytes (header, body) at `src[at..]` (src may be `this.hashes`). */
-  fileAt(name: ByteString, src: Uint8Array, at: number): DiffCommand | null {
+  /**
+   * Like `file`, the 40 hash bytes (header, body) at `src[at..]` (src may be
+   * `this.hashes`). `o`: `lookup(name)`, when the caller has it already.
+   */
+  fileAt(name: ByteString, src: Uint8Array, at: number, o = this.lookup(name)): DiffCommand | null {
     if (src === this.hashes) {
       this.hashes.copy(this.scratch, 0, at, at + HASHES);
       src = this.scratch;
       at = 0;
     }
     const H = this.hashes;
-    const o = this.lookup(name);
     if (o >= 0) {
       const ob = o * HASHES;
       if (eq20(H, ob + 20, src, at + 20)) {

@@ -251,6 +251,14 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     return { k: 'file', o, f: readMessageFile(name), ticket: -1 };
   };
 
+  /** A file new to the db that is the cached old entry j renamed (same inode, size, mtime): its hashes are j's. */
+  const settleRenamed = (name: ByteString, j: number, ino: number, size: number, mtimeMs: number): DiffCommand | null => {
+    const cmd = engine.fileAt(name, engine.hashes, j * HASHES, -1);
+    current.add(name, -1);
+    record(engine.current, ino, size, mtimeMs);
+    return cmd;
+  };
+
   /** Applies a prepared candidate to the diff, in walk order. */
   const finish = (c: Candidate, p: Prepared, retry: boolean): DiffCommand | null => {
     const name = c.path;
@@ -261,12 +269,8 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
         current.add(name, p.o);
         record(p.o, p.ino, p.size, p.mtimeMs);
         return null;
-      case 'known': {
-        const cmd = engine.fileAt(name, engine.hashes, p.j * HASHES);
-        current.add(name, -1);
-        record(engine.current, p.ino, p.size, p.mtimeMs);
-        return cmd;
-      }
+      case 'known':
+        return settleRenamed(name, p.j, p.ino, p.size, p.mtimeMs);
       case 'gone':
         return vanished(c, retry, p.o);
       case 'file':
@@ -356,6 +360,14 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
                   current.add(path, o);
                   record(o, ino, size, mtimeMs);
                 }
+                continue;
+              }
+            } else if (o < 0 && cache !== null && head === qc.length && !Number.isNaN(ino) && !current.has(path, -1)) {
+              // A renamed file (flag change) with nothing queued before it: settled here too.
+              const j = findIno(ino);
+              if (j >= 0 && cache.size[j] === size && cache.mtimeMs[j] === mtimeMs) {
+                const cmd = settleRenamed(path, j, ino, size, mtimeMs);
+                if (cmd !== null) yield cmd;
                 continue;
               }
             }
