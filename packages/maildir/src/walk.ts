@@ -205,6 +205,16 @@ class ListingBatch {
   }
 }
 
+/** Every entry is a regular file with a message name (so a listing needs no filtering). */
+function allMessageFiles(names: readonly ByteString[], kinds: Uint8Array): boolean {
+  for (let i = 0; i < names.length; i++) {
+    if (kinds[i] !== KIND_FILE) return false;
+    const n = names[i];
+    if (isNotAMessageName(n) || n.includes('\n') || n.includes('\r')) return false;
+  }
+  return true;
+}
+
 class Walker {
   private readonly excludes: RegExp[];
   private readonly warn: (m: string) => void;
@@ -261,11 +271,16 @@ class Walker {
       // Its messages would turn into DELETEs: the whole scan must fail.
       throw new MaildirWalkError(`Unable to open directory ${toUtf8(dir)}: ${describe(e)}`, dir);
     }
+    const { names, kinds } = list;
+    const stats = list.stats ?? null;
+    // The usual mail folder: message files only. Its listing is the batch, as it is.
+    if (mail && this.mode === 'listings' && allMessageFiles(names, kinds)) {
+      yield { dir, entries: names, stats, last: true };
+      return;
+    }
     const key = `${st.dev}:${st.ino}`;
     this.onPath.add(key);
     try {
-      const { names, kinds } = list;
-      const stats = list.stats ?? null;
       // listings mode: message files are gathered into one listing per run between subfolders.
       const batch = mail && this.mode === 'listings' ? new ListingBatch(dir, stats) : null;
       for (let i = 0; i < names.length; i++) {
