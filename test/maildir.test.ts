@@ -6,7 +6,7 @@ import {
   fnmatch, walkMaildir, walkMaildirFolders, walkMailFolders, readMessageFile, MaildirWalkError, encodeName, decodeName, decodeArgument,
   writeFileAtomic, fsyncDir, hashMessage, EMPTY_SHA1, findRenamed, HashPool, listDirectoryStat, prefetchMailFolders,
 } from '@smd/maildir';
-import { nativeLister, nativeFolderQueue, type NativeListing } from '@smd/dirstat';
+import { nativeLister, nativeFolderQueue, type NativeListing } from '@smd/native';
 import { tempDir, makeMaildir, writeMessage, bpath, sha1 } from './helpers/maildir-fixture.js';
 
 const names = (root: string, opts: Parameters<typeof walkMaildir>[1] = {}): string[] => {
@@ -216,14 +216,14 @@ function fsListing(dir: string): { names: string[]; kinds: number[]; stats: numb
 
 const plain = (l: NativeListing | undefined): unknown => l && { names: l.names, kinds: [...l.kinds], stats: l.stats && [...l.stats] };
 
-t.test('the native lister (@smd/dirstat) is built, and lists and stats exactly as fs does', async (t) => {
+t.test('the native lister (@smd/native) is built, and lists and stats exactly as fs does', async (t) => {
   const list = nativeLister();
   if (process.env.SMD_NATIVE === '0') {
     t.equal(list, null, 'SMD_NATIVE=0 turns it off');
     return;
   }
   // npm ci builds it with node-gyp; a silent fall-back to fs would only be slower, so say it here.
-  t.not(list, null, 'packages/dirstat/build/Release/dirstat.node loads (npm ci builds it)');
+  t.not(list, null, 'packages/native/build/Release/smd_native.node loads (npm ci builds it)');
   if (list === null) return;
   const d = tempDir(t);
   const dir = join(d, 'cur');

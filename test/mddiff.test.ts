@@ -281,3 +281,44 @@ new ${i}
   r.lines = r.lines.filter((l) => !l.startsWith('ADD Mail/cur/sub/cur/n'));
   t.same(r.lines.map((l) => l.replace(/ [0-9a-f]{40}/g, '')).sort(), [`MOVE Mail/.B/cur/b TO Mail/cur/b-moved`, `MOVE Mail/cur/${after} TO Mail/cur/${copy}`].sort());
 });
+
+t.test('a db-file reads the same with and without the native decoder: mixed lines, 1 MiB blocks, errors', async (t) => {
+  const d = tempDir(t);
+  makeMaildir(join(d, 'Mail'), '');
+  for (let i = 0; i < 5; i++) writeMessage(d, `Mail/cur/m${i}`, { header: `Subject: ${i}`, body: `body ${i}\n` });
+  t.equal(mddiffCommit(d, ['Mail']).lines.length, 5);
+  // One surviving line in upper case: db.new must be rewritten (canonical), not copied.
+  const canonical = readFileSync(join(d, 'db.txt'), 'latin1');
+  const mine = canonical.replace(/^[0-9a-f]{40}/, (h) => h.toUpperCase());
+  const rows: string[] = [];
+  for (let i = 0; i < 14000; i++) {
+    const h = sha1(`h${i}`);
+    const name = `Mail/.Old/cur/${i} ${'\xe9'.repeat(i % 7)}${'n'.repeat(i % 40)}:2,S`;
+    rows.push(`${i % 997 === 5 ? h.toUpperCase() : h} ${sha1(`b${i % 3000}`)} ${name}\n`);
+  }
+  const body = mine + rows.join('');
+  t.ok(body.length > 1.5 * (1 << 20), 'over one read block');
+  const run = (native: boolean): { status: number | null; out: string; err: string; db: string | null } => {
+    for (const f of ['db.txt.new', 'db.txt.mtime.new', 'db.txt.stat-cache.new']) if (existsSync(join(d, f))) unlinkSync(join(d, f));
+    const r = spawnSync(process.execPath, [MDDIFF, 'Mail'], { cwd: d, env: { ...process.env, SMD_NATIVE: native ? '1' : '0' }, encoding: 'latin1', maxBuffer: 64 << 20 });
+    return { status: r.status, out: r.stdout, err: r.stderr, db: existsSync(join(d, 'db.txt.new')) ? readFileSync(join(d, 'db.txt.new'), 'latin1') : null };
+  };
+  const cases: Array<[string, string]> = [
+    ['mixed lines', body],
+    ['no last newline', body.slice(0, -1)],
+    ['malformed first line', `${'z'.repeat(40)} x\n${body}`],
+    ['malformed line after the first block', (() => { const at = body.indexOf('\n', 1 << 20) + 1; return `${body.slice(0, at)}${sha1('x')} ${sha1('y')}\n${body.slice(at)}`; })()],
+    ['malformed last line', `${body}${sha1('x')} ZZ name\n`],
+  ];
+  for (const [what, content] of cases) {
+    writeFileSync(join(d, 'db.txt'), content, 'latin1');
+    const js = run(false);
+    const native = run(true);
+    t.same(native, js, `${what}: same output, errors and db.new`);
+    if (what.startsWith('malformed')) t.match(js.err, /malformed line \d+/, `${what}: an error naming the line`);
+    else {
+      t.equal(js.status, 0, `${what}: ${js.out.split('\n').filter((l) => l.startsWith('DELETE')).length} DELETEs`);
+      t.equal(js.db, canonical, `${what}: db.new is the 5 messages, in lower case`);
+    }
+  }
+});

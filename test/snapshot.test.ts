@@ -5,6 +5,7 @@ import {
   diff, formatCommand, readDbFile, writeDbNew, commitDbFile, discardDbNew, dbFingerprint, dbFileName, DbFileError,
   readDbMtime, type DbEntries, type DiffCommand, type CurrentFile,
 } from '@smd/snapshot';
+import { nativeDbLineDecoder } from '@smd/native';
 import { tempDir, sha1 } from './helpers/maildir-fixture.js';
 
 const H = (c: string): string => c.repeat(40);
@@ -107,4 +108,33 @@ t.test('dbFileName', async (t) => {
   t.equal(dbFileName('/home/u', 'laptop', ['Mail']), '/home/u/.smd/laptop__Mail.db.txt');
   t.equal(dbFileName('/home/u', 'a/b/', ['Mail/', 'x/y%20z/']), '/home/u/.smd/a_b__Mail___x_y_20z.db.txt');
   t.equal(dbFileName('/h', 'ep', ['Mail/']), '/h/.smd/ep__Mail.db.txt');
+});
+
+t.test('the native db-line decoder takes canonical lines only, and stops where JavaScript must read', async (t) => {
+  const decode = nativeDbLineDecoder();
+  if (process.env.SMD_NATIVE === '0') { t.equal(decode, null, 'SMD_NATIVE=0 turns it off'); return; }
+  t.not(decode, null, 'built');
+  if (decode === null) return;
+  const a = `${sha1('h1')} ${sha1('b1')} Mail/cur/one\n`;
+  const b = `${sha1('h2')} ${sha1('b2')} Mail/cur/two with space \xe9\r\n`;
+  const upper = `${sha1('h3').toUpperCase()} ${sha1('b3')} Mail/cur/three\n`;
+  const buf = Buffer.from(`xx${a}${b}${upper}${a}${a.slice(0, 50)}`, 'latin1');
+  const hashes = Buffer.alloc(40 * 8);
+  const lineStart = new Float64Array(8);
+  let r = decode(buf, 2, buf.length, hashes, lineStart, 1, 1000);
+  t.same(r, { count: 2, stop: 2 + a.length + b.length, names: ['Mail/cur/one', 'Mail/cur/two with space \xe9\r'] }, 'stops at the upper-case line');
+  t.equal(hashes.toString('hex', 40, 120), sha1('h1') + sha1('b1') + sha1('h2') + sha1('b2'), 'hashes at entry 1 and 2');
+  t.same([...lineStart.subarray(1, 3)], [1002, 1002 + a.length], 'file offsets (base + index in buf)');
+  r = decode(buf, r.stop + upper.length, buf.length, hashes, lineStart, 3, 0);
+  t.same(r, { count: 1, stop: 2 + a.length + b.length + upper.length + a.length, names: ['Mail/cur/one'] }, 'stops before an incomplete line');
+  t.same(decode(buf, 2, buf.length, hashes, lineStart, 7, 0).count, 1, 'stops when the arrays are full');
+  t.same(decode(buf, 2, 2, hashes, lineStart, 0, 0), { count: 0, stop: 2, names: [] }, 'nothing to read');
+  for (const line of [
+    `${sha1('h')} ${sha1('b')} \n`, // no name
+    `${sha1('h')}  ${sha1('b')} x\n`, // a space too many
+    `${sha1('h').slice(1)}g ${sha1('b')} x\n`, // not hex
+    `${sha1('h')}\t${sha1('b')} x\n`,
+    'short\n',
+  ]) t.equal(decode(Buffer.from(line, 'latin1'), 0, line.length, hashes, lineStart, 0, 0).count, 0, `not canonical: ${JSON.stringify(line.slice(36))}`);
+  t.throws(() => decode(buf, 0, buf.length + 1, hashes, lineStart, 0, 0), TypeError, 'end past the buffer');
 });

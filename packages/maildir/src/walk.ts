@@ -1,5 +1,5 @@
 import { opendirSync, statSync, type Dirent, type Stats } from 'node:fs';
-import { nativeFolderQueue, nativeLister } from '@smd/dirstat';
+import { nativeFolderQueue, nativeLister } from '@smd/native';
 import { type ByteString, fsName, fsPath, toUtf8 } from './bytes.js';
 import { fnmatchToRegExp } from './fnmatch.js';
 
@@ -50,7 +50,7 @@ export interface WalkOptions {
   lister?: DirLister;
   /**
    * Default lister only: stat the message files while listing when that is
-   * cheap (the native lister of @smd/dirstat is built). Otherwise `stats`
+   * cheap (the native lister of @smd/native is built). Otherwise `stats`
    * stay null and the caller stats the files it needs.
    */
   statIfCheap?: boolean;

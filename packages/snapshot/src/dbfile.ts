@@ -2,6 +2,7 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, ren
 import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
 import { type ByteString, AtomicFileWriter, fsyncDir, sha1, writeFileAtomic } from '@smd/maildir';
+import { nativeDbLineDecoder } from '@smd/native';
 
 /** A db-file that cannot be used (malformed line, bad .mtime, unreadable). */
 export class DbFileError extends Error {
@@ -36,11 +37,21 @@ function isHex40(buf: Buffer, start: number): boolean {
 }
 
 /**
+ * Takes as many whole lines as it can from the start of buf[start, end)
+ * (whose first byte is at `offset` in the file); returns how many, and where
+ * the first line it did not take starts.
+ */
+export type LineRunReader = (buf: Buffer, start: number, end: number, offset: number) => { count: number; stop: number };
+
+/**
  * Streams a file line by line with one buffer (lines never become one giant
  * string). `onLine(buf, start, end, lineNo, offset)`: bytes [start,end)
- * without '\n', found at `offset` in the file. Returns the SHA-1 of the whole file.
+ * without '\n', found at `offset` in the file. With `onRun`, runs of lines
+ * go to it first; `onLine` gets the lines it leaves. Returns the SHA-1 of the whole file.
  */
-export function forEachLine(file: string, onLine: (buf: Buffer, start: number, end: number, lineNo: number, offset: number) => void): string {
+export function forEachLine(
+  file: string, onLine: (buf: Buffer, start: number, end: number, lineNo: number, offset: number) => void, onRun?: LineRunReader,
+): string {
   const fd = openSync(file, constants.O_RDONLY);
   const hash = createHash('sha1');
   let buf = Buffer.allocUnsafe(1 << 20);
@@ -60,6 +71,11 @@ export function forEachLine(file: string, onLine: (buf: Buffer, start: number, e
       const end = have + n;
       let start = 0;
       for (;;) {
+        if (onRun !== undefined) {
+          const r = onRun(buf, start, end, base + start);
+          lineNo += r.count;
+          start = r.stop;
+        }
         const nl = buf.indexOf(0x0a, start);
         if (nl < 0 || nl >= end) break;
         onLine(buf, start, nl, ++lineNo, base + start);
@@ -139,23 +155,43 @@ export function readDbFileBinary(file: string): LoadedBinaryDb | null {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new DbFileError(`${file}: cannot read: ${(e as Error).message}`, file);
   }
-  const names: ByteString[] = [];
+  // Names come in runs: each native decode gives one array, the JS path fills the others.
+  const nameRuns: ByteString[][] = [];
+  let names: ByteString[] = [];
   let hashes = Buffer.allocUnsafe(40 * Math.max(1024, Math.ceil(st.size / 100)));
   let lineStart = new Float64Array(Math.max(1024, Math.ceil(st.size / 100)));
   let n = 0;
   let canonical = true;
   let end = 0;
   let digest: string;
+  /** Room for at least `lines` more entries (plus the end offset). */
+  const reserve = (lines: number): void => {
+    if (n + lines + 1 <= lineStart.length) return;
+    const size = Math.max(lineStart.length * 2, n + lines + 1);
+    const bigger = new Float64Array(size);
+    bigger.set(lineStart.subarray(0, n));
+    lineStart = bigger;
+    const h = Buffer.allocUnsafe(size * 40);
+    hashes.copy(h, 0, 0, n * 40);
+    hashes = h;
+  };
+  // The native decoder takes the canonical lines; the JS below reads the others
+  // (upper-case hex, errors) and all of them when the decoder is not built.
+  const decode = nativeDbLineDecoder();
+  const onRun: LineRunReader | undefined = decode === null ? undefined : (buf, start, stop, offset) => {
+    reserve(Math.floor((stop - start) / 83) + 1);
+    const r = decode(buf, start, stop, hashes, lineStart, n, offset - start);
+    if (r.count > 0) {
+      if (names.length > 0) { nameRuns.push(names); names = []; }
+      nameRuns.push(r.names);
+      n += r.count;
+      end = offset + (r.stop - start);
+    }
+    return r;
+  };
   try {
     digest = forEachLine(file, (buf, s, e, lineNo, offset) => {
-      if ((n + 2) > lineStart.length) {
-        const bigger = new Float64Array(lineStart.length * 2);
-        bigger.set(lineStart);
-        lineStart = bigger;
-        const h = Buffer.allocUnsafe(hashes.length * 2);
-        hashes.copy(h, 0, 0, n * 40);
-        hashes = h;
-      }
+      reserve(1);
       let bad = e - s < 83 || buf[s + 40] !== 0x20 || buf[s + 81] !== 0x20 ? -1 : 0;
       let o = n * 40;
       if (bad === 0) {
@@ -188,7 +224,7 @@ export function readDbFileBinary(file: string): LoadedBinaryDb | null {
       names.push(buf.toString('latin1', s + 82, e));
       lineStart[n++] = offset;
       end = offset + (e - s) + 1;
-    });
+    }, onRun);
   } catch (e) {
     if (e instanceof DbFileError) throw e;
     throw new DbFileError(`${file}: cannot read: ${(e as Error).message}`, file);
@@ -196,10 +232,20 @@ export function readDbFileBinary(file: string): LoadedBinaryDb | null {
   lineStart[n] = end;
   // A last line without '\n' (end = size + 1) is not copied verbatim.
   if (end !== st.size) canonical = false;
+  if (names.length > 0) nameRuns.push(names);
   return {
-    file, names, hashes: hashes.subarray(0, n * 40), sha1: digest, lineStart: lineStart.subarray(0, n + 1), copyable: canonical,
+    file, names: joinRuns(nameRuns), hashes: hashes.subarray(0, n * 40), sha1: digest, lineStart: lineStart.subarray(0, n + 1), copyable: canonical,
     identity: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs },
   };
+}
+
+/** The runs in order, as one array (concat is a single native copy; a push loop if there are very many). */
+function joinRuns(runs: ByteString[][]): ByteString[] {
+  if (runs.length === 1) return runs[0];
+  if (runs.length <= 1024) return ([] as ByteString[]).concat(...runs);
+  const all: ByteString[] = [];
+  for (const run of runs) for (const name of run) all.push(name);
+  return all;
 }
 
 /** Where the lines of a db-file read by readDbFileBinary are. */

@@ -95,7 +95,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   try { dbBytes = statSync(opts.dbFile).size; } catch { /* no db */ }
   const roots = opts.roots.map(stripOneSlash);
   // A big db-file: most files will only be stat'ed. List + stat the mail folders ahead
-  // while the db is read: on native threads (@smd/dirstat), or on the worker pool when
+  // while the db is read: on native threads (@smd/native), or on the worker pool when
   // threads > 0 asks for it (on the 2-vCPU machine of bench/README.md a worker stat'ing
   // beside this thread made the warm scan slower: Node's stat did not scale).
   const dirPool = usePool && dbBytes >= DIR_POOL_DB_BYTES && opts.threads !== undefined;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <pthread.h>
 #include <node_api.h>
+#include "smd_native.h"
 
 #define KIND_OTHER 0
 #define KIND_FILE 1
@@ -156,7 +157,7 @@ static char *latin1_arg(napi_env env, napi_value v, bool *bad_type) {
   return path;
 }
 
-static napi_value list_dir_stat(napi_env env, napi_callback_info info) {
+napi_value list_dir_stat(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   napi_value undefined;
@@ -251,7 +252,7 @@ static void queue_finalize(napi_env env, void *data, void *hint) {
 }
 
 /* startFolderQueue(dirs: string[], stat: boolean, threads: number) -> handle */
-static napi_value start_folder_queue(napi_env env, napi_callback_info info) {
+napi_value start_folder_queue(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   uint32_t n = 0;
@@ -318,7 +319,7 @@ static folder_queue *queue_arg(napi_env env, napi_callback_info info, size_t *ar
 }
 
 /* takeFolder(handle, i) -> [names, kinds, stats] | undefined (could not list it, or already taken) */
-static napi_value take_folder(napi_env env, napi_callback_info info) {
+napi_value take_folder(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], undefined;
   napi_get_undefined(env, &undefined);
@@ -350,26 +351,11 @@ static napi_value take_folder(napi_env env, napi_callback_info info) {
 }
 
 /* closeFolderQueue(handle): stops and joins the threads, frees what was not taken. */
-static napi_value close_folder_queue(napi_env env, napi_callback_info info) {
+napi_value close_folder_queue(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   folder_queue *q = queue_arg(env, info, &argc, argv);
   if (q == NULL) return NULL;
   queue_close(q);
   return NULL;
-}
-
-NAPI_MODULE_INIT() {
-  static const struct { const char *name; napi_callback cb; } fns[] = {
-    { "listDirStat", list_dir_stat },
-    { "startFolderQueue", start_folder_queue },
-    { "takeFolder", take_folder },
-    { "closeFolderQueue", close_folder_queue },
-  };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value fn;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &fn) != napi_ok) return NULL;
-    if (napi_set_named_property(env, exports, fns[i].name, fn) != napi_ok) return NULL;
-  }
-  return exports;
 }

@@ -1,8 +1,10 @@
 /**
- * The native directory lister (native/dirstat.c), if it was built: one call
- * lists a directory and stats its regular files. It is optional: when the
- * addon is missing (no compiler at install time, another OS) or SMD_NATIVE=0,
- * `nativeLister()` is null and callers use `fs`.
+ * smd's optional native helpers (native/*.c), if they were built: one call
+ * lists a directory and stats its regular files (dirstat.c), folders listed
+ * ahead on a thread (dirstat.c), the canonical lines of a db-file decoded
+ * (dbparse.c). When the addon is missing (no compiler at install time,
+ * another OS) or SMD_NATIVE=0, every accessor here returns null and callers
+ * use their JavaScript paths.
  */
 import { createRequire } from 'node:module';
 
@@ -37,6 +39,7 @@ interface Binding {
   startFolderQueue(dirs: string[], stat: boolean, threads: number): Handle;
   takeFolder(q: Handle, i: number): RawListing | undefined;
   closeFolderQueue(q: Handle): void;
+  parseDbLines(buf: Uint8Array, start: number, end: number, hashes: Uint8Array, lineStart: Float64Array, at: number, base: number): [number, number, string];
 }
 
 let binding: Binding | null | undefined;
@@ -46,7 +49,7 @@ function load(): Binding | null {
   binding = null;
   if (process.env.SMD_NATIVE === '0') return binding;
   try {
-    binding = createRequire(import.meta.url)('../build/Release/dirstat.node') as Binding;
+    binding = createRequire(import.meta.url)('../build/Release/smd_native.node') as Binding;
   } catch {
     // Not built: callers use fs.
   }
@@ -76,4 +79,29 @@ export function nativeFolderQueue(dirs: string[], stat: boolean, threads: number
     take: (i) => toListing(b.takeFolder(q, i)),
     close: () => b.closeFolderQueue(q),
   };
+}
+
+/**
+ * Decodes the canonical db-file lines at the start of buf[start, end) (see
+ * native/dbparse.c): entry at+k gets its 40 hash bytes at hashes[40 (at+k)]
+ * and its file offset (base + index in buf) at lineStart[at+k]. Stops at an
+ * incomplete line, a line that is not canonical (the caller reads it) or a
+ * full array. Returns how many lines, where it stopped, and their names.
+ */
+export type DbLineDecoder = (
+  buf: Uint8Array, start: number, end: number, hashes: Uint8Array, lineStart: Float64Array, at: number, base: number,
+) => { count: number; stop: number; names: string[] };
+
+let decoder: DbLineDecoder | null | undefined;
+
+/** The native db-line decoder, or null when it is not built or SMD_NATIVE=0. */
+export function nativeDbLineDecoder(): DbLineDecoder | null {
+  if (decoder === undefined) {
+    const b = load();
+    decoder = b === null ? null : (buf, start, end, hashes, lineStart, at, base) => {
+      const [count, stop, names] = b.parseDbLines(buf, start, end, hashes, lineStart, at, base);
+      return { count, stop, names: count === 0 ? [] : names.split('\n') };
+    };
+  }
+  return decoder;
 }

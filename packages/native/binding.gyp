@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "dirstat",
-      "sources": ["native/dirstat.c"],
+      "target_name": "smd_native",
+      "sources": ["native/addon.c", "native/dirstat.c", "native/dbparse.c"],
       "cflags": ["-O2", "-ffp-contract=off"],
       "conditions": [["OS=='win'", {"type": "none"}]]
     }
