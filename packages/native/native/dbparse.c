@@ -21,22 +21,20 @@
 #include <node_api.h>
 #include "smd_native.h"
 
-/* Lower-case hex digit -> value, anything else -> -1. */
-static signed char hex_value[256];
-static int hex_ready;
-
-static void hex_init(void) {
-  memset(hex_value, -1, sizeof hex_value);
-  for (int i = 0; i < 10; i++) hex_value['0' + i] = (signed char)i;
-  for (int i = 0; i < 6; i++) hex_value['a' + i] = (signed char)(10 + i);
-  hex_ready = 1;
-}
+/*
+ * Lower-case hex digit -> 1 + its value, anything else -> 0. A constant, not
+ * filled at run time: the addon may be loaded by several threads.
+ */
+static const unsigned char hex_plus1[256] = {
+  ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+  ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
 
 /* Decodes 20 bytes from 40 hex digits; 0 if they were all lower-case hex. */
 static int decode20(const unsigned char *src, unsigned char *dst) {
   int bad = 0;
   for (int k = 0; k < 20; k++) {
-    int hi = hex_value[src[2 * k]], lo = hex_value[src[2 * k + 1]];
+    int hi = hex_plus1[src[2 * k]] - 1, lo = hex_plus1[src[2 * k + 1]] - 1;
     bad |= hi | lo;
     dst[k] = (unsigned char)((hi << 4) | lo);
   }
@@ -70,7 +68,6 @@ napi_value parse_db_lines(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "parseDbLines(buf, start, end, hashes, lineStart, at, base)");
     return NULL;
   }
-  if (!hex_ready) hex_init();
   size_t fit_hashes = hashes_len / 40 > (size_t)at ? hashes_len / 40 - (size_t)at : 0;
   size_t fit_lines = lines_len > (size_t)at ? lines_len - (size_t)at : 0;
   size_t max = fit_hashes < fit_lines ? fit_hashes : fit_lines;
