@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, unlinkSync, copyFileSync, writeFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, unlinkSync, copyFileSync, writeFileSync, openSync, writeSync, closeSync, statSync, linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, makeMaildir, writeMessage, setAge, sha1, mddiff, mddiffCommit, MDDIFF } from './helpers/maildir-fixture.js';
 
@@ -273,6 +273,13 @@ new ${i}
   let r = mddiff(d, ['-d', 'Mail']);
   r.lines = r.lines.filter((l) => !l.startsWith('ADD Mail/cur/sub/cur/n'));
   t.same(r.lines.map((l) => l.replace(/ [0-9a-f]{40}/g, '')), [`COPY Mail/cur/${after} TO Mail/cur/${copy}`], 'still there: COPY, not MOVE');
+  // A hard link instead: the same inode, so it is settled as soon as the walk meets it, in the
+  // first piece; its source is in the last one: still there, COPY.
+  unlinkSync(join(cur, copy!));
+  linkSync(join(cur, after!), join(cur, copy!));
+  r = mddiff(d, ['-d', 'Mail']);
+  r.lines = r.lines.filter((l) => !l.startsWith('ADD Mail/cur/sub/cur/n'));
+  t.same(r.lines.map((l) => l.replace(/ [0-9a-f]{40}/g, '')), [`COPY Mail/cur/${after} TO Mail/cur/${copy}`], 'a hard link met before its source: COPY');
   // Renamed instead (the source is gone from both pieces): MOVE; and across folders too.
   unlinkSync(join(cur, copy!));
   renameSync(join(cur, after!), join(cur, copy!));

@@ -2,7 +2,7 @@ import { statSync, type Stats } from 'node:fs';
 import {
   type ByteString, type Candidate, type DirLister, fsName, toUtf8, MaildirWalkError, walkMaildirFolders, walkMailFolders,
   findRenamed, readMessageFile, stripOneSlash, HashPool, type MessageFile, listDirectoryStat,
-  prefetchMailFolders, type FolderPrefetch,
+  prefetchMailFolders, type FolderPrefetch, type MailFolderListing,
 } from '@smd/maildir';
 import type { DiffCommand } from './command.js';
 import { DbFileError, DbLineCopier, type DbLayout, readDbFileBinary, readDbMtime, writeDbNewFrom } from './dbfile.js';
@@ -70,6 +70,20 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   // listing it has seen; an entry of such a folder that was not in it is gone.
   let listed = new Uint8Array(0);
   const listedFolders = new Set<ByteString>();
+  // The listing being walked; with `last`, its names (made on demand) complete its folder's.
+  let walking: MailFolderListing | null = null;
+  let walkingNames: Set<ByteString> | null = null;
+  /** Is the old entry i (`name`) known to be missing from this scan's listing of its folder? */
+  const notListed = (name: ByteString, i: number): boolean => {
+    if (listed[i] === 1) return false;
+    const folder = name.slice(0, name.lastIndexOf('/'));
+    if (listedFolders.has(folder)) return true;
+    // Its folder is being walked: it is not in the pieces walked so far (listed[i] = 0),
+    // so it is missing if this last piece does not have it either.
+    if (walking === null || !walking.last || walking.dir !== folder) return false;
+    walkingNames ??= new Set(walking.entries);
+    return !walkingNames.has(name.slice(folder.length + 1));
+  };
   const newNames = new Set<ByteString>();
   let count = 0;
   const current = {
@@ -141,7 +155,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     if (needStat) cache = loadStatCache(opts.dbFile, db!.sha1, db!.names.length);
     engine = new DiffEngine(prev, { noDelete: opts.noDelete, noMove: opts.noMove }, (name, i) => {
       // Not in its folder's listing of this scan: gone (no ENOENT stat per MOVE).
-      if (listed[i] === 0 && listedFolders.has(name.slice(0, name.lastIndexOf('/')))) return false;
+      if (notListed(name, i)) return false;
       const st = statSync(fsName(name), { throwIfNoEntry: false });
       return st !== undefined && st.isFile() && mtimeSec(st.mtimeMs) <= lastcheck;
     });
@@ -332,6 +346,8 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
         excludes: opts.excludes, onWarning: warn, onDebug: debug, lister, statIfCheap: needStat,
       })) {
         const { dir, entries, stats } = l;
+        walking = l;
+        walkingNames = null;
         for (let k = 0; k < entries.length; k++) {
           const entry = entries[k];
           const path = `${dir}/${entry}`;
@@ -385,6 +401,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
           }
         }
         if (l.last) listedFolders.add(dir);
+        walking = null;
       }
       (pool as HashPool | null)?.flush();
       for (; head < qc.length; head++) {
