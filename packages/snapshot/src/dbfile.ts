@@ -178,14 +178,15 @@ export function readDbFileBinary(file: string): LoadedBinaryDb | null {
   // The native decoder takes the canonical lines; the JS below reads the others
   // (upper-case hex, errors) and all of them when the decoder is not built.
   const decode = nativeDbLineDecoder();
-  const onRun: LineRunReader | undefined = decode === null ? undefined : (buf, start, stop, offset) => {
-    reserve(Math.floor((stop - start) / 83) + 1);
-    const r = decode(buf, start, stop, hashes, lineStart, n, offset - start);
+  const onRun: LineRunReader | undefined = decode === null ? undefined : (buf, from, to, offset) => {
+    // A line is at least 84 bytes.
+    reserve(Math.floor((to - from) / 84) + 1);
+    const r = decode(buf, from, to, hashes, lineStart, n, offset - from);
     if (r.count > 0) {
       if (names.length > 0) { nameRuns.push(names); names = []; }
       nameRuns.push(r.names);
       n += r.count;
-      end = offset + (r.stop - start);
+      end = offset + (r.stop - from);
     }
     return r;
   };
