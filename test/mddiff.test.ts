@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, unlinkSync, copyFileSync, writeFileSync, openSync, writeSync, closeSync, statSync, linkSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, unlinkSync, copyFileSync, writeFileSync, openSync, writeSync, closeSync, statSync, linkSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, makeMaildir, writeMessage, setAge, sha1, mddiff, mddiffCommit, MDDIFF } from './helpers/maildir-fixture.js';
 
@@ -328,4 +328,27 @@ t.test('a db-file reads the same with and without the native decoder: mixed line
       t.equal(js.db, canonical, `${what}: db.new is the 5 messages, in lower case`);
     }
   }
+});
+
+t.test('a copy met before its source, which is being re-read (same mtime, new inode): the source is still there, COPY', async (t) => {
+  const d = tempDir(t);
+  makeMaildir(join(d, 'Mail'), '');
+  const cur = join(d, 'Mail/cur');
+  for (let i = 0; i < 10; i++) writeMessage(d, `Mail/cur/m${i}`, { header: `Subject: ${i}`, body: `body ${i}\n` });
+  t.equal(mddiffCommit(d, ['Mail']).lines.length, 10);
+  // `cp -p` of m5 over itself: another inode, the same mtime, so the stat cache sends it to be re-read.
+  const src = join(cur, 'm5');
+  const { atime, mtime } = statSync(src);
+  copyFileSync(src, join(d, 'tmp-m5'));
+  utimesSync(join(d, 'tmp-m5'), atime, mtime);
+  renameSync(join(d, 'tmp-m5'), src);
+  const order = (): string[] => execFileSync('ls', ['-U', cur], { encoding: 'latin1' }).split('\n').filter((x) => x !== '');
+  let copy: string | undefined;
+  for (let k = 0; k < 200 && copy === undefined; k++) {
+    copyFileSync(src, join(cur, `c${k}`));
+    if (order().indexOf(`c${k}`) < order().indexOf('m5')) copy = `c${k}`; else unlinkSync(join(cur, `c${k}`));
+  }
+  t.ok(copy !== undefined, 'a copy listed before its source');
+  const r = mddiff(d, ['-d', 'Mail']);
+  t.same(r.lines.map((l) => l.replace(/ [0-9a-f]{40}/g, '')), [`COPY Mail/cur/m5 TO Mail/cur/${copy}`]);
 });

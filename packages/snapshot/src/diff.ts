@@ -263,7 +263,9 @@ export class DiffEngine {
       st.set(this.state.subarray(0, n));
       this.state = st;
     }
-    this.hashes.set(src.subarray(at, at + HASHES), n * HASHES);
+    // 40 bytes: a loop beats making a subarray view to copy from.
+    const h = this.hashes;
+    for (let k = 0, o = n * HASHES; k < HASHES; k++) h[o + k] = src[at + k];
     this.names.push(name);
     this.state[n] = SEEN;
     this.current = n;

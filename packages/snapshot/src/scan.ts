@@ -70,19 +70,14 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   // listing it has seen; an entry of such a folder that was not in it is gone.
   let listed = new Uint8Array(0);
   const listedFolders = new Set<ByteString>();
-  // The listing being walked; with `last`, its names (made on demand) complete its folder's.
+  // The listing being walked: its old entries are marked in `listed` before it is walked.
   let walking: MailFolderListing | null = null;
-  let walkingNames: Set<ByteString> | null = null;
   /** Is the old entry i (`name`) known to be missing from this scan's listing of its folder? */
   const notListed = (name: ByteString, i: number): boolean => {
     if (listed[i] === 1) return false;
     const folder = name.slice(0, name.lastIndexOf('/'));
-    if (listedFolders.has(folder)) return true;
-    // Its folder is being walked: it is not in the pieces walked so far (listed[i] = 0),
-    // so it is missing if this last piece does not have it either.
-    if (walking === null || !walking.last || walking.dir !== folder) return false;
-    walkingNames ??= new Set(walking.entries);
-    return !walkingNames.has(name.slice(folder.length + 1));
+    // Every piece of its folder was walked, or the last one is being walked (its old entries are marked).
+    return listedFolders.has(folder) || (walking !== null && walking.last && walking.dir === folder);
   };
   const newNames = new Set<ByteString>();
   let count = 0;
@@ -93,7 +88,13 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     },
     add(name: ByteString, at?: number): void {
       const i = at ?? engine.lookup(name);
-      if (i >= 0) { if (walked[i] === 1) return; walked[i] = 1; } else if (newNames.has(name)) return; else newNames.add(name);
+      if (i >= 0) this.addOld(i);
+      else if (!newNames.has(name)) { newNames.add(name); count++; }
+    },
+    /** The old entry i is a message of this scan. */
+    addOld(i: number): void {
+      if (walked[i] === 1) return;
+      walked[i] = 1;
       count++;
     },
     get size(): number { return count; },
@@ -347,15 +348,23 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
       })) {
         const { dir, entries, stats } = l;
         walking = l;
-        walkingNames = null;
+        // The old entries of this piece, looked up before it is walked: then a MOVE source
+        // missing from its folder's last piece is known to be gone as soon as it is met.
+        let olds: Int32Array | null = null;
+        if (known) {
+          olds = new Int32Array(entries.length);
+          for (let k = 0; k < entries.length; k++) {
+            const o = engine.lookup(`${dir}/${entries[k]}`);
+            olds[k] = o;
+            if (o >= 0) listed[o] = 1;
+          }
+        }
         for (let k = 0; k < entries.length; k++) {
           const entry = entries[k];
-          const path = `${dir}/${entry}`;
           let c: Candidate;
-          if (known) {
+          if (olds !== null) {
             // The usual case, without queueing: a known file whose stat says it did not change.
-            const o = engine.lookup(path);
-            if (o >= 0) listed[o] = 1;
+            const o = olds[k];
             let ino = NaN;
             let size = NaN;
             let mtimeMs = NaN;
@@ -363,7 +372,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
               ino = stats[3 * k]; size = stats[3 * k + 1]; mtimeMs = stats[3 * k + 2];
             } else if (o >= 0 || cache !== null) {
               let st: Stats | undefined;
-              try { st = statSync(fsName(path), { throwIfNoEntry: false }); } catch { st = undefined; }
+              try { st = statSync(fsName(`${dir}/${entry}`), { throwIfNoEntry: false }); } catch { st = undefined; }
               if (st !== undefined) { ino = st.ino; size = st.size; mtimeMs = st.mtimeMs; }
             }
             if (o >= 0 && !Number.isNaN(ino)) {
@@ -373,12 +382,14 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
               if (same) {
                 if (walked[o] === 0) {
                   engine.unchanged(o);
-                  current.add(path, o);
+                  current.addOld(o);
                   record(o, ino, size, mtimeMs);
                 }
                 continue;
               }
-            } else if (o < 0 && cache !== null && head === qc.length && !Number.isNaN(ino) && !current.has(path, -1)) {
+            }
+            const path = `${dir}/${entry}`;
+            if (o < 0 && cache !== null && head === qc.length && !Number.isNaN(ino) && !current.has(path, -1)) {
               // A renamed file (flag change) with nothing queued before it: settled here too.
               const j = findIno(ino);
               if (j >= 0 && cache.size[j] === size && cache.mtimeMs[j] === mtimeMs) {
@@ -389,7 +400,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
             }
             c = stats !== null || o >= 0 || cache !== null ? { path, dir, entry, ino, size, mtimeMs } : { path, dir, entry };
           } else {
-            c = { path, dir, entry };
+            c = { path: `${dir}/${entry}`, dir, entry };
           }
           qc.push(c);
           qp.push(prepare(c, true));

@@ -41,10 +41,17 @@ class Out {
   private buf = Buffer.allocUnsafe(1 << 16);
   private used = 0;
   constructor(private readonly stream: NodeJS.WriteStream) {}
-  async line(s: ByteString): Promise<void> {
+  /** Buffers a line; returns a promise only when the buffer had to be written out first. */
+  line(s: ByteString): Promise<void> | undefined {
     const need = s.length + 1;
-    if (this.used + need > this.buf.length) await this.flush();
-    if (need > this.buf.length) { await this.write(Buffer.from(s + '\n', 'latin1')); return; }
+    if (this.used + need > this.buf.length) return this.lineAfterFlush(s);
+    this.used += this.buf.write(s, this.used, 'latin1');
+    this.buf[this.used++] = 0x0a;
+    return undefined;
+  }
+  private async lineAfterFlush(s: ByteString): Promise<void> {
+    await this.flush();
+    if (s.length + 1 > this.buf.length) { await this.write(Buffer.from(s + '\n', 'latin1')); return; }
     this.used += this.buf.write(s, this.used, 'latin1');
     this.buf[this.used++] = 0x0a;
   }
@@ -241,7 +248,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const c = r.value;
     if (c.op === 'ERROR') stderr('error', 'mddiff', toUtf8(c.message));
-    await out.line(formatCommand(c));
+    const pending = out.line(formatCommand(c));
+    if (pending !== undefined) await pending;
   }
 }
 
