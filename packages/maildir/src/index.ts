@@ -5,7 +5,7 @@ export { fnmatch, fnmatchToRegExp } from './fnmatch.js';
 export {
   type Candidate, type WalkOptions, type MailFolderListing, MaildirWalkError, walkMaildir, walkMaildirFolders, walkMailFolders, findRenamed,
   stripOneSlash, isNotAMessageName, listDirectory, listDirectoryStat, type DirListing, type DirLister,
-  prefetchMailFolders, type FolderPrefetch,
+  prefetchMailFolders, type FolderPrefetch, findMailFolders, listerAhead,
 } from './walk.js';
 export { type MessageFile, readMessageFile } from './read.js';
 export { HashPool } from './pool.js';

@@ -151,27 +151,39 @@ export interface FolderPrefetch extends DirLister {
  */
 export function prefetchMailFolders(roots: readonly ByteString[], opts: WalkOptions, threads: number): FolderPrefetch | null {
   if (nativeLister() === null) return null;
-  let folders: ByteString[];
+  const folders = findMailFolders(roots, opts.excludes);
+  const q = folders === null ? null : nativeFolderQueue(folders, true, threads);
+  if (folders === null || q === null) return null;
+  opts.onDebug?.(`listing ${folders.length} mail folders ahead on ${threads} native thread(s)`);
+  return { ...listerAhead(folders, (i) => q.take(i)), close: () => q.close() };
+}
+
+/** The cur/new folders of the trees as they are now (to list them ahead); null if that walk fails (the real walk says why). */
+export function findMailFolders(roots: readonly ByteString[], excludes?: readonly ByteString[]): ByteString[] | null {
   try {
-    folders = [...walkMailFolders(roots, { excludes: opts.excludes })];
+    return [...walkMailFolders(roots, { excludes })];
   } catch {
     return null;
   }
-  const q = nativeFolderQueue(folders, true, threads);
-  if (q === null) return null;
-  opts.onDebug?.(`listing ${folders.length} mail folders ahead on ${threads} native thread(s)`);
+}
+
+/**
+ * A DirLister over folders listed ahead: folder i's listing is `take(i)`,
+ * once; a folder not in the list (it appeared since) or that `take` could
+ * not give (undefined) is listed and stat'ed here, and fails here if it must.
+ */
+export function listerAhead(folders: readonly ByteString[], take: (i: number) => DirListing | undefined): DirLister {
   const index = new Map(folders.map((d, i) => [d, i]));
   return {
     list(dir) {
       const i = index.get(dir);
       if (i !== undefined) {
         index.delete(dir);
-        const l = q.take(i);
+        const l = take(i);
         if (l !== undefined) return l;
       }
       return listDirectoryStat(dir, true);
     },
-    close: () => q.close(),
   };
 }
 

@@ -1,8 +1,8 @@
 import { statSync, type Stats } from 'node:fs';
 import {
   type ByteString, type Candidate, type DirLister, fsName, toUtf8, MaildirWalkError, walkMaildirFolders, walkMailFolders,
-  findRenamed, readMessageFile, stripOneSlash, HashPool, type MessageFile, listDirectoryStat,
-  prefetchMailFolders, type FolderPrefetch, type MailFolderListing,
+  findRenamed, readMessageFile, stripOneSlash, HashPool, type MessageFile,
+  prefetchMailFolders, type FolderPrefetch, type MailFolderListing, findMailFolders, listerAhead,
 } from '@smd/maildir';
 import type { DiffCommand } from './command.js';
 import { DbFileError, DbLineCopier, type DbLayout, readDbFileBinary, readDbMtime, writeDbNewFrom } from './dbfile.js';
@@ -30,8 +30,6 @@ export interface ScanOptions {
    * hashed on min(4, CPUs) workers once there are more than 48 to read.
    */
   threads?: number;
-  /** false: no listing ahead on native threads (default: when the native lister is built and the db-file is big). */
-  prefetch?: boolean;
 }
 
 export interface ScanResult {
@@ -117,28 +115,15 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   let lister: DirLister | undefined;
   let prefetch: FolderPrefetch | null = null;
   if (dirPool) {
-    let folders: ByteString[] | null = null;
-    try {
-      folders = [...walkMailFolders(roots, { excludes: opts.excludes })];
-    } catch {
-      // The real walk below reports it.
-    }
+    const folders = findMailFolders(roots, opts.excludes);
     if (folders !== null) {
       // This thread lists too while it waits.
       pool = new HashPool(threads);
       debug?.(`listing ${folders.length} mail folders on ${threads} worker thread(s)`);
       const queue = pool.listDirs(folders, true);
-      const index = new Map(folders.map((d, i) => [d, i]));
-      lister = {
-        list(dir) {
-          const i = index.get(dir);
-          if (i === undefined) return listDirectoryStat(dir, true); // appeared since
-          index.delete(dir);
-          return queue.list(i);
-        },
-      };
+      lister = listerAhead(folders, (i) => queue.list(i));
     }
-  } else if (dbBytes >= DIR_POOL_DB_BYTES && opts.prefetch !== false) {
+  } else if (dbBytes >= DIR_POOL_DB_BYTES) {
     prefetch = prefetchMailFolders(roots, { excludes: opts.excludes, onDebug: debug }, PREFETCH_THREADS);
     lister = prefetch ?? undefined;
   }
