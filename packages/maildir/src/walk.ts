@@ -217,12 +217,17 @@ class ListingBatch {
   }
 }
 
+/** A name the db-file and the wire cannot carry (they are line based). */
+function hasLineBreak(name: ByteString): boolean {
+  return name.includes('\n') || name.includes('\r');
+}
+
 /** Every entry is a regular file with a message name (so a listing needs no filtering). */
 function allMessageFiles(names: readonly ByteString[], kinds: Uint8Array): boolean {
   for (let i = 0; i < names.length; i++) {
     if (kinds[i] !== KIND_FILE) return false;
     const n = names[i];
-    if (isNotAMessageName(n) || n.includes('\n') || n.includes('\r')) return false;
+    if (isNotAMessageName(n) || hasLineBreak(n)) return false;
   }
   return true;
 }
@@ -248,7 +253,7 @@ class Walker {
   /** A file of a mail folder that is a message to sync (else says why not). */
   private isMessageEntry(dir: ByteString, entry: ByteString): boolean {
     if (isNotAMessageName(entry)) { this.debug(`skipping ${toUtf8(`${dir}/${entry}`)}: not a message file`); return false; }
-    if (entry.includes('\n') || entry.includes('\r')) {
+    if (hasLineBreak(entry)) {
       this.warn(`skipping ${JSON.stringify(toUtf8(`${dir}/${entry}`))}: a name with a newline cannot be synchronized`);
       return false;
     }
@@ -399,7 +404,7 @@ export function findRenamed(c: Candidate): ByteString[] {
     for (let i = 0; i < list.names.length; i++) {
       const n = list.names[i];
       if (list.kinds[i] !== KIND_FILE || n === c.entry || isNotAMessageName(n)) continue;
-      if (n.includes('\n') || n.includes('\r')) continue;
+      if (hasLineBreak(n)) continue;
       if (uniquePart(n) === want) out.push(`${d}/${n}`);
     }
   }
