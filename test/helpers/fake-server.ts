@@ -171,6 +171,7 @@ export async function runAgainst(opts: { home: string; cwd?: string; args: strin
           events.push('sent patch');
           continue;
         }
+        if (req.startsWith('SKIP ')) continue;
         const m = /^(GET|GETHEADER) (.*)$/s.exec(req);
         if (!m) { events.push(`bad request ${req}`); break; }
         if (s.holdRepliesUntil && replies === 0) await until(() => requests.length >= s.holdRepliesUntil!, 5000);

@@ -24,7 +24,7 @@ export function replyError(e: unknown, name: ByteString): unknown {
   if (!(e instanceof ProtocolError)) return e;
   const n = toUtf8(name);
   switch (e.kind) {
-    case 'eof': return new TaggedError(`Network error while receiving ${n}: ${e.message}`, retry('receive', 'network'), 1);
+    case 'eof': case 'timeout': return new TaggedError(`Network error while receiving ${n}: ${e.message}`, retry('receive', 'network'), 1);
     case 'abort': return new TaggedError(`The server could not send ${n} (it was probably modified or removed there meanwhile)`,
       retry('receive', 'simultaneous-mailbox-edit'), 1);
     default: return new TaggedError(`The server sent a bad reply for ${n}: ${e.message}`, necessary('receive', 'hostile-or-broken-server'), 1);

@@ -5,18 +5,39 @@
  */
 import { renameSync, unlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type ByteString, fsPath, sha1, toUtf8 } from '@smd/maildir';
-import { type SessionLog, TaggedError, type WireReader, MAX_CHUNK } from '@smd/protocol';
+import { type ByteString, describeFsError, fsErrorCause, fsPath, isFsError, sha1, toUtf8 } from '@smd/maildir';
+import { type SessionLog, ProtocolError, TaggedError, type WireReader, MAX_CHUNK } from '@smd/protocol';
 import type { DiffCommand } from '@smd/snapshot';
-import type { Decision } from './policy.js';
+import { type Decision, namesOf } from './policy.js';
 import { dirOf } from './names.js';
 import { DirtyDirs, TempFile, copyRange, exists, hashWithSplit, observe, placeNoClobber, placeOver } from './files.js';
 import { Semaphore } from './queue.js';
 import type { RequestPipeline } from './pipeline.js';
 import type { LocalMailbox } from './local.js';
-import { necessary, replyError, retry } from './errors.js';
+import { necessary, replyError } from './errors.js';
 
 const MAX_HEADER = 16 * 1024 * 1024;
+/** Skipped messages named one by one in the log; the rest are counted. */
+const SKIPS_SHOWN = 20;
+
+/**
+ * The local state of a command's names changed between the observation and
+ * the action (the user's mail program renamed or changed a file): the
+ * applier observes and decides again.
+ */
+export class LocalRace extends Error {
+  override name = 'LocalRace';
+}
+
+/** A file-system failure as the user must see it: what failed, on which path, why, and where to look. */
+export function fsFailure(context: string, what: string, dir: ByteString, e: unknown, exitCode: number): unknown {
+  if (!isFsError(e)) return e;
+  return new TaggedError(`${what}: ${describeFsError(e)}`,
+    necessary(context, fsErrorCause(e), [`display-permissions("${toUtf8(resolve(toUtf8(dir)))}")`]), exitCode);
+}
+
+const gone = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+const show = (c: DiffCommand): string => 'name' in c ? toUtf8(c.name) : 'from' in c ? `${toUtf8(c.from)} → ${toUtf8(c.to)}` : c.op;
 
 /** What a run did, for the stats TAGS line and the progress lines. */
 export class RunStats {
@@ -27,6 +48,8 @@ export class RunStats {
   fetchesSent = 0;
   fetchesDone = 0;
   bytesAnnounced = 0;
+  /** Commands left undone because their messages changed during the run. */
+  skipped = 0;
   /** Dry run: the names that would have been fetched. */
   readonly transferred: ByteString[] = [];
 }
@@ -54,7 +77,7 @@ export class Executor {
 
   async execute(c: DiffCommand, d: Decision): Promise<void> {
     const dry = this.o.dryRun;
-    const what = (s: string): void => this.log.info(`${c.op} ${'name' in c ? toUtf8(c.name) : 'from' in c ? `${toUtf8(c.from)} → ${toUtf8(c.to)}` : ''}: ${s}`);
+    const what = (s: string): void => this.log.info(`${c.op} ${show(c)}: ${s}`);
     switch (d.kind) {
       case 'ok':
         what(d.reason);
@@ -65,19 +88,19 @@ export class Executor {
       case 'fetch':
         if (dry) { what(`would fetch ${toUtf8(d.name)}`); this.stats.transferred.push(d.name); return; }
         what(`fetch ${toUtf8(d.name)}`);
-        return this.fetch(d.name, d.header, d.body, d.replace);
+        return this.fetch(c, d.name, d.header, d.body, d.replace);
       case 'unlink': {
         what(`delete ${toUtf8(d.name)}`);
-        this.stats.delMails++;
-        if (dry) return;
+        if (dry) { this.stats.delMails++; return; }
         const p = await this.local.path(d.name);
         try {
           unlinkSync(fsPath(p));
-          this.dirty.add(dirOf(p));
         } catch (e) {
-          throw new TaggedError(`Deletion of ${toUtf8(p)} failed: ${(e as Error).message}`,
-            necessary('delete-message', 'bad-directory-permission', [`display-permissions("${toUtf8(resolve(toUtf8(dirOf(p))))}")`]), 3);
+          if (gone(e)) throw new LocalRace(`${toUtf8(p)} vanished before it could be deleted`);
+          throw fsFailure('delete-message', `Failed to delete ${toUtf8(p)}`, dirOf(p), e, 3);
         }
+        this.stats.delMails++;
+        this.dirty.add(dirOf(p));
         return;
       }
       case 'rename': {
@@ -86,15 +109,15 @@ export class Executor {
         await this.local.ensureFolder(d.to);
         const s = await this.local.path(d.from);
         const t = await this.local.path(d.to);
-        if (exists(t)) throw new TaggedError(`${toUtf8(t)} appeared while ${toUtf8(s)} was being moved there`, necessary('move-message', 'concurrent-mailbox-edit'), 3);
+        if (exists(t)) throw new LocalRace(`${toUtf8(t)} appeared while ${toUtf8(s)} was being moved there`);
         try {
           renameSync(fsPath(s), fsPath(t));
-          this.dirty.add(dirOf(s));
-          this.dirty.add(dirOf(t));
         } catch (e) {
-          throw new TaggedError(`Renaming ${toUtf8(s)} to ${toUtf8(t)} failed: ${(e as Error).message}`,
-            necessary('move-message', 'bad-directory-permission', [`display-permissions("${toUtf8(resolve(toUtf8(dirOf(t))))}")`]), 3);
+          if (gone(e) && !exists(s)) throw new LocalRace(`${toUtf8(s)} vanished before it could be moved`);
+          throw fsFailure('move-message', `Failed to move ${toUtf8(s)} to ${toUtf8(t)}`, dirOf(t), e, 3);
         }
+        this.dirty.add(dirOf(s));
+        this.dirty.add(dirOf(t));
         return;
       }
       case 'copy': {
@@ -103,20 +126,25 @@ export class Executor {
         await this.local.ensureFolder(d.to);
         const s = await this.local.path(d.from);
         const t = await this.local.path(d.to);
+        const failed = `Failed to copy ${toUtf8(s)} to ${toUtf8(t)}`;
+        const tmpDir = await this.local.tmpDirOf(d.to);
         let tmp: TempFile;
         try {
-          tmp = new TempFile(await this.local.tmpDirOf(d.to));
+          tmp = new TempFile(tmpDir);
         } catch (e) {
-          throw new TaggedError(`Unable to write a copy of ${toUtf8(s)}: ${(e as Error).message}`,
-            necessary('copy-message', 'bad-directory-permission'), 3);
+          throw fsFailure('copy-message', failed, tmpDir, e, 3);
         }
         try {
-          copyRange(s, 0, (b) => tmp.write(b));
-          const h = tmp.finish();
-          if (h === null || h.header !== d.header || h.body !== d.body) {
-            throw new TaggedError(`${toUtf8(s)} changed while it was being copied`, necessary('copy-message', 'concurrent-mailbox-edit'), 3);
+          try {
+            copyRange(s, 0, (b) => tmp.write(b));
+          } catch (e) {
+            if (gone(e)) throw new LocalRace(`${toUtf8(s)} vanished before it could be copied`);
+            throw fsFailure('copy-message', failed, tmpDir, e, 3);
           }
-          this.place(tmp, t, d.header, d.body, null, 'copy-message');
+          let h;
+          try { h = tmp.finish(); } catch (e) { throw fsFailure('copy-message', failed, tmpDir, e, 3); }
+          if (h === null || h.header !== d.header || h.body !== d.body) throw new LocalRace(`${toUtf8(s)} changed while it was being copied`);
+          this.place(tmp, t, d.header, d.body, null, 'copy-message', failed);
         } catch (e) {
           tmp.discard();
           throw e;
@@ -126,12 +154,24 @@ export class Executor {
       case 'merge-header':
         if (dry) { what(`would fetch the new header of ${toUtf8(d.name)}`); return; }
         what(`fetch the new header of ${toUtf8(d.name)}`);
-        return this.fetchHeader(d.name, d.header, d.name, d.oldHeader, d.body, d.name);
+        return this.fetchHeader(c, d.name, d.header, d.name, d.oldHeader, d.body, d.name);
       case 'copy-then-merge':
         if (dry) { what(`would copy the body of ${toUtf8(d.from)} and fetch the header of ${toUtf8(d.to)}`); return; }
         what(`copy the body of ${toUtf8(d.from)}, fetch the header of ${toUtf8(d.to)}`);
-        return this.fetchHeader(d.to, d.header, d.from, null, d.body, d.to);
+        return this.fetchHeader(c, d.to, d.header, d.from, null, d.body, d.to);
     }
+  }
+
+  /**
+   * Leaves command `c` undone for this run: the server keeps the previous
+   * agreement of its names in the db-file (SKIP lines, protocol.md 5.1), so
+   * the next run sees the change again.
+   */
+  async skip(c: DiffCommand, why: string): Promise<void> {
+    this.stats.skipped++;
+    for (const n of namesOf(c)) await this.pipeline.notice(`SKIP ${n}`);
+    if (this.stats.skipped <= SKIPS_SHOWN) this.log.warn(`${c.op} ${show(c)}: skipped for this run (${why}); the next run takes it`);
+    else this.log.info(`${c.op} ${show(c)}: skipped for this run (${why})`);
   }
 
   /**
@@ -141,28 +181,34 @@ export class Executor {
    * hashes is fine (nothing to do).
    */
   private place(tmp: TempFile, target: ByteString, header: string, body: string,
-    replace: { header: string; body: string } | null, context: string): void {
+    replace: { header: string; body: string } | null, context: string, failed: string): void {
     this.pipeline.check();
     const conflict = (): TaggedError => new TaggedError(
       `${toUtf8(target)} was modified locally while the new version was being received; it was left untouched`,
       necessary(context, 'concurrent-mailbox-edit', [`display-mail("${toUtf8(resolve(toUtf8(target)))}")`]), 3);
-    if (replace === null && placeNoClobber(tmp, target) === 'placed') { this.dirty.add(dirOf(target)); return; }
-    const now = observe(target);
-    if (now.kind === 'message' && now.header === header && now.body === body) { tmp.discard(); return; }
-    const replaceable = now.kind === 'absent' ||
-      (replace !== null && now.kind === 'message' && now.header === replace.header && now.body === replace.body);
-    if (!replaceable) throw conflict();
-    placeOver(tmp, target);
+    try {
+      if (replace === null && placeNoClobber(tmp, target) === 'placed') { this.dirty.add(dirOf(target)); return; }
+      const now = observe(target);
+      if (now.kind === 'message' && now.header === header && now.body === body) { tmp.discard(); return; }
+      const replaceable = now.kind === 'absent' ||
+        (replace !== null && now.kind === 'message' && now.header === replace.header && now.body === replace.body);
+      if (!replaceable) throw conflict();
+      placeOver(tmp, target);
+    } catch (e) {
+      throw fsFailure(context, failed, dirOf(target), e, 3);
+    }
     this.dirty.add(dirOf(target));
   }
 
-  private async fetch(name: ByteString, header: string, body: string, replace: { header: string; body: string } | null): Promise<void> {
+  private async fetch(c: DiffCommand, name: ByteString, header: string, body: string, replace: { header: string; body: string } | null): Promise<void> {
     await this.local.ensureFolder(name);
     const target = await this.local.path(name);
     const tmpDir = await this.local.tmpDirOf(name);
+    const failed = `Failed to store the received message ${toUtf8(target)}`;
     this.stats.fetchesSent++;
-    await this.pipeline.request(`GET ${name}`, [name], async () => {
+    await this.pipeline.request(`GET ${name}`, namesOf(c), async () => {
       const size = await this.chunkHeader(name, this.o.maxMessageBytes ?? MAX_CHUNK);
+      if (size === null) { this.fetchEnded(); await this.skip(c, 'the server could not send it: a mail program changed it there since the scan'); return undefined; }
       this.stats.bytesAnnounced += size;
       await this.finishing.acquire();
       let tmp: TempFile;
@@ -170,13 +216,12 @@ export class Executor {
         tmp = new TempFile(tmpDir);
       } catch (e) {
         this.finishing.release();
-        throw new TaggedError(`Unable to create a temporary file in ${toUtf8(tmpDir)}: ${(e as Error).message}`,
-          necessary('receive', 'non-writeable-file', [`display-permissions("${toUtf8(resolve(toUtf8(tmpDir)))}")`]), 1);
+        throw fsFailure('receive', `Unable to create a temporary file in ${toUtf8(tmpDir)}`, tmpDir, e, 1);
       }
       try {
         for await (const piece of this.reader.readBytes(size)) {
           this.pipeline.check();
-          tmp.write(piece);
+          try { tmp.write(piece); } catch (e) { throw fsFailure('receive', failed, tmpDir, e, 1); }
         }
       } catch (e) {
         tmp.discard();
@@ -186,25 +231,36 @@ export class Executor {
       // The reply is consumed: fsync, verify and place while the pump reads the next one
       // (wrapped in an object: returning the promise itself would make the pump wait for it).
       return { completion: (async () => {
+        let placed = false;
         try {
-          const h = await tmp.finishAsync();
-          if (h === null || h.header !== header || h.body !== body) {
-            throw new TaggedError(`The server sent a different message for ${toUtf8(name)} than the one announced in the changes ` +
-              `(it was probably modified on the server meanwhile)`, retry('receive-message', 'modify-while-update'), 1);
+          let h;
+          try { h = await tmp.finishAsync(); } catch (e) { throw fsFailure('receive', failed, tmpDir, e, 1); }
+          if (h !== null && h.header === header && h.body === body) {
+            this.place(tmp, target, header, body, replace, replace === null ? 'mail-addition' : 'replace', failed);
+            placed = true;
+          } else {
+            tmp.discard();
           }
-          this.place(tmp, target, header, body, replace, replace === null ? 'mail-addition' : 'replace');
         } catch (e) {
           tmp.discard();
           throw e;
         } finally {
           this.finishing.release();
         }
+        this.fetchEnded();
+        if (!placed) {
+          await this.skip(c, 'the server sent other content than announced: a mail program probably changed it there since the scan');
+          return;
+        }
         this.stats.newMails++;
         this.stats.bytesReceived += size;
-        this.stats.fetchesDone++;
-        this.progress(false);
       })() };
     });
+  }
+
+  private fetchEnded(): void {
+    this.stats.fetchesDone++;
+    this.progress(false);
   }
 
   /**
@@ -214,14 +270,17 @@ export class Executor {
    * clobbering otherwise). The result is verified: (header, body). Fixes B2:
    * the body bytes are copied exactly.
    */
-  private async fetchHeader(name: ByteString, header: string, source: ByteString, sourceHeader: string | null, body: string, target: ByteString): Promise<void> {
+  private async fetchHeader(c: DiffCommand, name: ByteString, header: string, source: ByteString, sourceHeader: string | null, body: string,
+    target: ByteString): Promise<void> {
     await this.local.ensureFolder(target);
     const src = await this.local.path(source);
     const dst = await this.local.path(target);
     const tmpDir = await this.local.tmpDirOf(target);
     const context = source === target ? 'header-replacement' : 'copy-body';
-    await this.pipeline.request(`GETHEADER ${name}`, source === target ? [target] : [source, target], async () => {
+    const failed = `Failed to write the new header of ${toUtf8(dst)}`;
+    await this.pipeline.request(`GETHEADER ${name}`, namesOf(c), async () => {
       const size = await this.chunkHeader(name, MAX_HEADER);
+      if (size === null) { await this.skip(c, 'the server could not send its header: a mail program changed it there since the scan'); return undefined; }
       const parts: Buffer[] = [];
       try {
         for await (const p of this.reader.readBytes(size)) parts.push(Buffer.from(p));
@@ -229,24 +288,38 @@ export class Executor {
       this.pipeline.check();
       const got = Buffer.concat(parts, size);
       if (sha1(got) !== header) {
-        throw new TaggedError(`The server sent a different header for ${toUtf8(name)} than the one announced (it was probably modified on the server meanwhile)`,
-          retry('receive-header', 'modify-while-update'), 1);
+        await this.skip(c, 'the server sent another header than announced: a mail program probably changed it there since the scan');
+        return undefined;
       }
-      const s = (() => { try { return hashWithSplit(src); } catch { return null; } })();
+      let s: ReturnType<typeof hashWithSplit>;
+      try {
+        s = hashWithSplit(src);
+      } catch (e) {
+        // Renamed by a mail program here (a flag change): the next run sees where it went.
+        if (gone(e)) { await this.skip(c, `${toUtf8(src)} was moved by a mail program here meanwhile`); return undefined; }
+        s = null;
+      }
       if (s === null || s.hashes.body !== body || (sourceHeader !== null && s.hashes.header !== sourceHeader)) {
         throw new TaggedError(`${toUtf8(src)} was modified locally during the synchronization; it was left untouched`,
           necessary(context, 'concurrent-mailbox-edit', [`display-mail("${toUtf8(resolve(toUtf8(src)))}")`]), 3);
       }
-      const tmp = new TempFile(tmpDir);
+      let tmp: TempFile;
+      try { tmp = new TempFile(tmpDir); } catch (e) { throw fsFailure(context, failed, tmpDir, e, 3); }
       try {
-        tmp.write(got);
-        copyRange(src, s.headerLength, (b) => tmp.write(b));
-        const h = tmp.finish();
+        let h;
+        try {
+          tmp.write(got);
+          copyRange(src, s.headerLength, (b) => tmp.write(b));
+          h = tmp.finish();
+        } catch (e) {
+          if (gone(e)) { tmp.discard(); await this.skip(c, `${toUtf8(src)} was moved by a mail program here meanwhile`); return undefined; }
+          throw fsFailure(context, failed, tmpDir, e, 3);
+        }
         if (h === null || h.header !== header || h.body !== body) {
           throw new TaggedError(`The new header of ${toUtf8(name)} does not combine with the local body into the announced message`,
             necessary(context, 'inconsistent-header'), 3);
         }
-        this.place(tmp, dst, header, body, source === target ? { header: sourceHeader ?? '', body } : null, context);
+        this.place(tmp, dst, header, body, source === target ? { header: sourceHeader ?? '', body } : null, context, failed);
       } catch (e) {
         tmp.discard();
         throw e;
@@ -255,10 +328,12 @@ export class Executor {
     });
   }
 
-  private async chunkHeader(name: ByteString, max: number): Promise<number> {
+  /** The size of the reply's chunk; null when the server answered ABORT (it cannot send the message any more). */
+  private async chunkHeader(name: ByteString, max: number): Promise<number | null> {
     try {
       return await this.reader.readChunkHeader(max);
     } catch (e) {
+      if (e instanceof ProtocolError && e.kind === 'abort') return null;
       throw replyError(e, name);
     }
   }

@@ -6,7 +6,7 @@
 import { lstatSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type ByteString, fsPath, toUtf8 } from '@smd/maildir';
-import { type SessionLog, TaggedError } from '@smd/protocol';
+import { type SessionLog, DEFAULT_IDLE_TIMEOUT_MS, TaggedError } from '@smd/protocol';
 import { baseOf, dirOf, folderOf } from './names.js';
 import { Translator } from './translator.js';
 import { removeStaleTemps } from './files.js';
@@ -18,8 +18,10 @@ export class LocalMailbox {
   private readonly paths = new Map<ByteString, ByteString>();
   private readonly homeBytes: ByteString;
 
-  constructor(private readonly o: { readonly translator: string | null; readonly home: string; readonly dryRun: boolean; readonly log: SessionLog }) {
-    this.translator = o.translator !== null ? new Translator(o.translator) : null;
+  constructor(private readonly o: {
+    readonly translator: string | null; readonly home: string; readonly dryRun: boolean; readonly log: SessionLog; readonly idleTimeoutMs?: number;
+  }) {
+    this.translator = o.translator !== null ? new Translator(o.translator, o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS) : null;
     this.homeBytes = Buffer.from(o.home, 'utf8').toString('latin1');
   }
 

@@ -18,7 +18,7 @@ import type { Readable, Writable } from 'node:stream';
 import { type ByteString, fsyncDir, toUtf8 } from '@smd/maildir';
 import {
   type SessionLog, ProtocolError, TaggedError, WireReader, WireWriter,
-  dbMismatchError, decideHandshake, formatStatsTags, formatTransferredTags, logFailure, receiveHandshake, sendHandshake,
+  dbMismatchError, decideHandshake, formatSkippedTags, formatStatsTags, formatTransferredTags, logFailure, receiveHandshake, sendHandshake,
 } from '@smd/protocol';
 import { type DiffCommand, CommandSyntaxError, dbFingerprint, parseCommand } from '@smd/snapshot';
 import { type LocalState, decide, namesOf } from './policy.js';
@@ -28,7 +28,7 @@ import { AsyncQueue } from './queue.js';
 import { renameOnlyScript } from './rename-only.js';
 import { RequestPipeline } from './pipeline.js';
 import { LocalMailbox } from './local.js';
-import { Executor, RunStats } from './executor.js';
+import { Executor, LocalRace, RunStats } from './executor.js';
 import { agree } from './agreement.js';
 import { SessionAborted, necessary, retry } from './errors.js';
 
@@ -55,6 +55,8 @@ export interface ClientOptions {
   readonly maxMessageBytes?: number;
   /** PROGRESS lines every this many commands (default 5000). */
   readonly progressEvery?: number;
+  /** The longest wait for the server (or the translator), in ms (default DEFAULT_IDLE_TIMEOUT_MS; 0: none). */
+  readonly idleTimeoutMs?: number;
 }
 
 const END = Symbol('END');
@@ -77,8 +79,9 @@ class ClientSession {
   private handshakeDone = false;
 
   constructor(private readonly o: ClientOptions) {
-    this.reader = new WireReader(o.input);
-    this.writer = new WireWriter(o.output);
+    const wire = { idleTimeoutMs: o.idleTimeoutMs };
+    this.reader = new WireReader(o.input, wire);
+    this.writer = new WireWriter(o.output, wire);
     this.log = o.log;
     this.pipeline = new RequestPipeline(this.writer, o.maxInFlight ?? 1000);
     this.local = new LocalMailbox(o);
@@ -106,6 +109,7 @@ class ClientSession {
       this.stats.xdeltaReceived = await agree(this.o, this.reader, this.writer);
       if (this.o.dryRun) this.log.tags(formatTransferredTags(this.stats.transferred.map(toUtf8)));
       this.log.tags(formatStatsTags(this.stats));
+      if (this.stats.skipped > 0) this.log.tags(formatSkippedTags(this.stats.skipped));
       return 0;
     } catch (e) {
       return await this.fail(e);
@@ -212,14 +216,24 @@ class ClientSession {
       const p = this.pipeline.pendingOn(n);
       if (p !== undefined) await this.pipeline.wait(p);
     }
-    this.pipeline.check();
-    const local = new Map<ByteString, LocalState>();
-    for (const n of names) local.set(n, observe(await this.local.path(n)));
-    const d = decide(c, (n) => local.get(n) ?? { kind: 'absent' }, {
-      absolute: (n) => toUtf8(resolve(toUtf8(this.local.known(n)))),
-      show: (n) => toUtf8(n),
-    });
-    await this.executor.execute(c, d);
+    // A mail program may change a file between our look and our action: look and decide once more, then let it be.
+    for (let attempt = 1; ; attempt++) {
+      this.pipeline.check();
+      const local = new Map<ByteString, LocalState>();
+      for (const n of names) local.set(n, observe(await this.local.path(n)));
+      const d = decide(c, (n) => local.get(n) ?? { kind: 'absent' }, {
+        absolute: (n) => toUtf8(resolve(toUtf8(this.local.known(n)))),
+        show: (n) => toUtf8(n),
+      });
+      try {
+        await this.executor.execute(c, d);
+        return;
+      } catch (e) {
+        if (!(e instanceof LocalRace)) throw e;
+        if (attempt === 2) { await this.executor.skip(c, e.message); return; }
+        this.log.info(`${c.op}: ${e.message}; looking again`);
+      }
+    }
   }
 
   // ------------------------------------------------------------ rename-only

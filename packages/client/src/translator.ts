@@ -21,7 +21,8 @@ export class Translator {
   /** Serialises requests: one line in, one line out. */
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly command: string) {}
+  /** `timeoutMs`: the longest wait for one answer (0: none); a translator that never answers must not hang the run. */
+  constructor(private readonly command: string, private readonly timeoutMs = 0) {}
 
   get identity(): boolean {
     return this.command.trim() === 'cat';
@@ -55,7 +56,13 @@ export class Translator {
     const l = this.lines.shift();
     if (l !== undefined) return Promise.resolve(l);
     if (this.ended) return Promise.resolve(null);
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve, reject) => {
+      const timer = this.timeoutMs > 0
+        ? setTimeout(() => reject(bad(`The translator ${JSON.stringify(this.command)} gave no answer for ${Math.round(this.timeoutMs / 1000)} s ` +
+          '(a translator must print one line per line it reads, and flush it)')), this.timeoutMs)
+        : undefined;
+      this.waiting.push((line) => { clearTimeout(timer); resolve(line); });
+    });
   }
 
   /** The local name (relative to $HOME) of a remote directory name. Throws TaggedError. */

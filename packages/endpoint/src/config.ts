@@ -11,7 +11,7 @@ export { ConfigError };
 export const CONFIG_VARIABLES = [
   'SERVERNAME', 'CLIENTNAME', 'MAILBOX', 'MAILBOX_LOCAL', 'MAILBOX_REMOTE',
   'TRANSLATOR_RL', 'TRANSLATOR_LR', 'EXCLUDE', 'EXCLUDE_LOCAL', 'EXCLUDE_REMOTE',
-  'SMDCLIENTOPTS', 'SMDSERVEROPTS', 'DEBUG', 'SSH', 'TRANSPORT',
+  'SMDCLIENTOPTS', 'SMDSERVEROPTS', 'DEBUG', 'SSH', 'TRANSPORT', 'IDLE_TIMEOUT',
 ] as const;
 export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
 
@@ -54,6 +54,8 @@ export interface EndpointConfig {
   smdClientOpts: string[];
   smdServerOpts: string[];
   debug: boolean;
+  /** IDLE_TIMEOUT: seconds the local program waits for a silent peer (null: the programs' default) */
+  idleTimeout: number | null;
   /** ssh command words (default `['ssh']`) */
   ssh: string[];
   transport: TransportKind;
@@ -148,6 +150,9 @@ export function parseEndpointConfig(text: string, file: string, endpoint: string
   const excludeLocal = vars.has('EXCLUDE_LOCAL') ? splitList(get('EXCLUDE_LOCAL')) : exclude;
   const excludeRemote = vars.has('EXCLUDE_REMOTE') ? splitList(get('EXCLUDE_REMOTE')) : exclude;
 
+  const idleRaw = get('IDLE_TIMEOUT').trim();
+  if (idleRaw !== '' && (!/^[0-9]+$/.test(idleRaw) || Number(idleRaw) === 0)) bad('IDLE_TIMEOUT', `IDLE_TIMEOUT must be a positive number of seconds, not "${idleRaw}"`);
+
   const transportRaw = get('TRANSPORT').trim();
   if (transportRaw !== '' && transportRaw !== 'ssh' && transportRaw !== 'ssh2') bad('TRANSPORT', `TRANSPORT must be "ssh" or "ssh2", not "${transportRaw}"`);
   const ssh = splitList(get('SSH'));
@@ -176,6 +181,7 @@ export function parseEndpointConfig(text: string, file: string, endpoint: string
     smdClientOpts,
     smdServerOpts: splitList(get('SMDSERVEROPTS')),
     debug: get('DEBUG').trim() === 'true',
+    idleTimeout: idleRaw === '' ? null : Number(idleRaw),
     ssh: ssh.length > 0 ? ssh : ['ssh'],
     transport: transportRaw === 'ssh2' ? 'ssh2' : 'ssh',
     localSync: localhost && hasL,

@@ -60,6 +60,10 @@ MAILBOX="Mail/"
 #SSH="ssh"
 #TRANSPORT=ssh
 
+# IDLE_TIMEOUT: seconds to wait for a server that sends nothing before the
+# run ends with a (retryable) network error. Default 300.
+#IDLE_TIMEOUT=300
+
 # DEBUG=true logs the whole traffic (mails included!) in ~/.smd/log/.
 #DEBUG=true
 `;

@@ -11,3 +11,4 @@ export { type MessageFile, readMessageFile } from './read.js';
 export { HashPool } from './pool.js';
 export { DirQueue } from './dir-queue.js';
 export { AtomicFileWriter, writeFileAtomic, fsyncDir } from './atomic.js';
+export { describeFsError, fsErrorCause, isFsError } from './fs-error.js';

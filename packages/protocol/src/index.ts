@@ -1,8 +1,8 @@
 export { ProtocolError } from './errors.js';
-export { WireReader, WireWriter, MAX_LINE, MAX_CHUNK } from './wire.js';
+export { WireReader, WireWriter, type WireOptions, MAX_LINE, MAX_CHUNK, DEFAULT_IDLE_TIMEOUT_MS } from './wire.js';
 export {
   type ErrorTags, type StatsTags, TaggedError,
-  formatErrorTags, formatStatsTags, formatTransferredTags, isRetryable,
+  formatErrorTags, formatStatsTags, formatSkippedTags, formatTransferredTags, isRetryable,
 } from './tags.js';
 export {
   PROTOCOL_VERSION, type DbFingerprint, type HandshakeDecision,

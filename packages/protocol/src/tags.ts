@@ -29,6 +29,11 @@ export function formatStatsTags(s: StatsTags): string {
   return `TAGS: stats::new-mails(${s.newMails}), del-mails(${s.delMails}), bytes-received(${s.bytesReceived}), xdelta-received(${s.xdeltaReceived})`;
 }
 
+/** Messages a run skipped (they changed during it; the next run takes them). Printed only when N > 0. */
+export function formatSkippedTags(skipped: number): string {
+  return `TAGS: stats::skipped-mails(${skipped})`;
+}
+
 /** Dry-run report of the messages that would have been fetched. */
 export function formatTransferredTags(names: readonly string[]): string {
   return `TAGS: stats::mail-transferred(${names.join(' , ')})`;

@@ -8,7 +8,31 @@ export const MAX_LINE = 16 * 1024;
 /** Largest chunk accepted: a message (or db patch) bigger than this is a lying peer. */
 export const MAX_CHUNK = 1024 * 1024 * 1024;
 
+/** Default idle timeout: the longest the peer may stay silent (or not read) while we wait for it. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+
 const EMPTY = Buffer.alloc(0);
+/** Queued bytes are written once they reach this size. */
+const BATCH = 64 * 1024;
+
+export interface WireOptions {
+  /**
+   * The longest wait for the peer, in ms: no byte arrives (reader) or our
+   * output is not drained (writer) for this long → ProtocolError 'timeout'.
+   * 0: no bound (tests only). Default DEFAULT_IDLE_TIMEOUT_MS.
+   */
+  readonly idleTimeoutMs?: number;
+}
+
+/** `p`, or a 'timeout' ProtocolError after `ms` (0: no bound). */
+function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  if (ms <= 0) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ProtocolError(`${what} for ${Math.round(ms / 1000)} s (idle timeout)`, 'timeout')), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Incremental reader of the smd wire format: `\n`-terminated control lines
@@ -21,16 +45,18 @@ export class WireReader {
   private buf: Buffer = EMPTY;
   private pos = 0;
   private eof = false;
+  private readonly idleMs: number;
   /** Bytes consumed so far (for statistics). */
   bytesRead = 0;
 
-  constructor(source: Readable | AsyncIterable<Buffer | string>) {
+  constructor(source: Readable | AsyncIterable<Buffer | string>, opts: WireOptions = {}) {
     this.it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+    this.idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   }
 
   private async more(): Promise<boolean> {
     if (this.eof) return false;
-    const r = await this.it.next();
+    const r = await bounded(this.it.next(), this.idleMs, 'the peer sent nothing');
     if (r.done) { this.eof = true; return false; }
     const piece = typeof r.value === 'string' ? Buffer.from(r.value, 'latin1') : r.value;
     this.buf = this.pos < this.buf.length ? Buffer.concat([this.buf.subarray(this.pos), piece]) : piece;
@@ -107,6 +133,11 @@ export class WireReader {
     return Buffer.concat(parts, n);
   }
 
+  /** Is a whole line already buffered (so reading it will not wait for the peer)? */
+  hasLine(): boolean {
+    return this.buf.indexOf(0x0a, this.pos) >= 0;
+  }
+
   /** True once the peer closed its side and everything was consumed. */
   async atEnd(): Promise<boolean> {
     if (this.pos < this.buf.length) return false;
@@ -120,52 +151,73 @@ export class WireReader {
  * requests costs one write.
  */
 export class WireWriter {
-  private pending: string[] = [];
+  /** Lines (ByteStrings, with their `\n`) and small chunk bodies (copies), in order. */
+  private pending: Array<string | Uint8Array> = [];
   private pendingBytes = 0;
   bytesWritten = 0;
+  private readonly idleMs: number;
 
-  constructor(private readonly out: Writable) {}
+  constructor(private readonly out: Writable, opts: WireOptions = {}) {
+    this.idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  }
 
   /** Queues one line (a ByteString, no `\n`). Resolves at once unless the buffer must be written. */
   async line(s: string): Promise<void> {
     this.pending.push(s, '\n');
     this.pendingBytes += s.length + 1;
-    if (this.pendingBytes >= 64 * 1024) await this.flush();
+    if (this.pendingBytes >= BATCH) await this.flush();
   }
 
-  /** Writes all queued lines and waits while the stream is over its high-water mark. */
+  /** Writes everything queued and waits while the stream is over its high-water mark. */
   async flush(): Promise<void> {
     if (this.pendingBytes === 0) return;
-    const data = Buffer.from(this.pending.join(''), 'latin1');
+    const parts = this.pending;
+    const data = Buffer.allocUnsafe(this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
+    let off = 0;
+    for (const p of parts) {
+      if (typeof p === 'string') off += data.write(p, off, 'latin1');
+      else { data.set(p, off); off += p.length; }
+    }
     await this.raw(data);
   }
 
-  /** Writes raw bytes (after flushing queued lines). */
+  /** Writes raw bytes (after flushing what is queued). */
   async raw(data: Uint8Array): Promise<void> {
     if (this.pendingBytes > 0) await this.flush();
     this.bytesWritten += data.length;
     if (this.out.destroyed || this.out.writableEnded) throw new ProtocolError('connection closed while writing', 'eof');
-    if (!this.out.write(data)) await drained(this.out);
+    if (!this.out.write(data)) await bounded(drained(this.out), this.idleMs, 'the peer read nothing');
   }
 
-  /** Sends `chunk N` and exactly N bytes from `body`; throws if `body` gives a different amount. */
+  /**
+   * Sends `chunk N` and exactly N bytes from `body`; throws if `body` gives a
+   * different amount. Small bodies are queued with the lines (one write for
+   * many small replies); nothing is written before the next flush() unless
+   * the queue is full.
+   */
   async chunk(size: number, body: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
     await this.line(`chunk ${size}`);
-    await this.flush();
     if (body instanceof Uint8Array) {
       if (body.length !== size) throw new Error(`chunk body is ${body.length} bytes, announced ${size}`);
-      if (size > 0) await this.raw(body);
+      await this.put(body);
       return;
     }
     let sent = 0;
     for await (const piece of body) {
       if (sent + piece.length > size) throw new Error(`chunk body grew beyond the announced ${size} bytes`);
       sent += piece.length;
-      await this.raw(piece);
+      await this.put(piece);
     }
     if (sent !== size) throw new Error(`chunk body is ${sent} bytes, announced ${size}`);
+  }
+
+  private async put(piece: Uint8Array): Promise<void> {
+    if (piece.length === 0) return;
+    if (this.pendingBytes + piece.length > BATCH) { await this.raw(piece); return; }
+    this.pending.push(Buffer.from(piece));
+    this.pendingBytes += piece.length;
   }
 
   /** Flushes and ends the stream. */

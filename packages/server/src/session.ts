@@ -1,7 +1,7 @@
 import { unlinkSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { toUtf8, type ByteString } from '@smd/maildir';
-import { diffMaildir, formatCommand, dbFingerprint, commitDbFile, discardDbNew, type ScanResult } from '@smd/snapshot';
+import { diffMaildir, formatCommand, dbFingerprint, commitDbFile, discardDbNew, reviseDbNew, type ScanResult } from '@smd/snapshot';
 import {
   WireReader, WireWriter, ProtocolError, TaggedError, sendHandshake, receiveHandshake, decideHandshake, dbMismatchError,
   logFailure, createDbPatch, EMPTY_PATCH, type SessionLog,
@@ -25,6 +25,8 @@ export interface ServerOptions {
   /** Exit right after END (smd-uniform-names); `cleanup` files are removed first. */
   stopAfterDiff?: boolean;
   cleanup?: string[];
+  /** The longest wait for the client, in ms (default DEFAULT_IDLE_TIMEOUT_MS; 0: none). */
+  idleTimeoutMs?: number;
 }
 
 /** Exit codes of smd-server (upstream section 4). */
@@ -41,6 +43,7 @@ export const ServerExit = {
 const FLUSH_MS = 20;
 
 const REQUEST = /^(GET|GETHEADER|GETBODY) (.+)$/s;
+const SKIP = /^SKIP (.+)$/s;
 const PARTS: Record<string, Part> = { GET: 'whole', GETHEADER: 'header', GETBODY: 'body' };
 
 /**
@@ -50,8 +53,9 @@ const PARTS: Record<string, Part> = { GET: 'whole', GETHEADER: 'header', GETBODY
  */
 export async function runServer(o: ServerOptions): Promise<number> {
   const log = o.log;
-  const reader = new WireReader(o.input);
-  const writer = new WireWriter(o.output);
+  const wire = { idleTimeoutMs: o.idleTimeoutMs };
+  const reader = new WireReader(o.input, wire);
+  const writer = new WireWriter(o.output, wire);
   const db = o.dbFile;
   const dry = o.dryRun === true;
   try {
@@ -100,7 +104,12 @@ export async function runServer(o: ServerOptions): Promise<number> {
     // Phase 2: requests, answered in order.
     log.progress('Phase 2: synchronization');
     let served = 0;
+    // Names whose agreement stays as it was (protocol.md 5.1): refused requests and the client's SKIPs.
+    const skipped = new Set<ByteString>();
     for (;;) {
+      // Replies are batched while requests are buffered; before waiting for the client, everything goes out
+      // (an ABORT alone in the buffer, with the client waiting for it, was a deadlock).
+      if (!reader.hasLine()) await writer.flush();
       const line = await reader.readLine();
       if (line === null) {
         logFailure(log, 'Communication with client died unexpectedly',
@@ -109,11 +118,21 @@ export async function runServer(o: ServerOptions): Promise<number> {
       }
       const req = REQUEST.exec(line);
       if (req !== null) {
-        await serve(req[2], PARTS[req[1]], result, writer, log);
+        if (!await serve(req[2], PARTS[req[1]], result, writer, log)) skipped.add(req[2]);
         served += 1;
         continue;
       }
-      if (line === 'COMMIT') return await commit(reader, writer, log, db, dry, result);
+      const skip = SKIP.exec(line);
+      if (skip !== null) {
+        // A command has at most two names: more SKIPs than that is not a client of this diff.
+        if (skipped.size >= 2 * commands + 2) {
+          log.error(`Invalid command: more SKIP lines than the ${commands} changes sent can justify`);
+          return ServerExit.INVALID_COMMAND;
+        }
+        skipped.add(skip[1]);
+        continue;
+      }
+      if (line === 'COMMIT') return await commit(reader, writer, log, db, dry, result, skipped);
       if (line === 'ABORT') {
         log.error(`Client aborted, removing ${db}.new and ${db}.mtime.new`);
         if (!dry) discardDbNew(db);
@@ -130,30 +149,37 @@ export async function runServer(o: ServerOptions): Promise<number> {
     if (e instanceof ProtocolError) {
       logFailure(log, `Communication with client failed: ${e.message}`,
         { context: 'communication', probableCause: 'network', humanIntervention: 'avoidable', suggestedActions: ['retry'] });
-      return e.kind === 'eof' ? ServerExit.CLIENT_DIED : ServerExit.INVALID_COMMAND;
+      return e.kind === 'eof' || e.kind === 'timeout' ? ServerExit.CLIENT_DIED : ServerExit.INVALID_COMMAND;
     }
     logFailure(log, `smd-server failed: ${(e as Error).message}`,
       { context: 'internal-error', probableCause: 'unknown', humanIntervention: 'necessary' });
     return ServerExit.FAILURE;
+  } finally {
+    // Replies still queued (e.g. before an invalid line) go out before we exit.
+    await writer.flush().catch(() => undefined);
   }
 }
 
-/** Answers one GET / GETHEADER / GETBODY: a chunk, or ABORT for anything that is not a message of this scan. */
-async function serve(name: ByteString, part: Part, result: ScanResult, writer: WireWriter, log: SessionLog): Promise<void> {
+/**
+ * Answers one GET / GETHEADER / GETBODY: a chunk, or ABORT for anything that
+ * is not a message of this scan (or no longer readable). Resolves to false
+ * when it answered ABORT.
+ */
+async function serve(name: ByteString, part: Part, result: ScanResult, writer: WireWriter, log: SessionLog): Promise<boolean> {
   if (!result.has(name)) {
     log.error(`Refusing to send ${JSON.stringify(toUtf8(name))}: it is not a message of the mailbox being synchronized`);
     await writer.line('ABORT');
-    return;
+    return false;
   }
   let msg: OpenMessage;
   try {
     msg = OpenMessage.open(name, part);
   } catch (e) {
     if (!(e instanceof ServeRefusal)) throw e;
-    // Usually a mail program renamed or deleted it since the scan: the client fails cleanly and a retry converges.
-    log.error(`Unable to send ${toUtf8(name)}: ${e.message} (the mailbox changed during the sync?)`);
+    // Usually a mail program renamed or deleted it since the scan: the client skips it, the next run takes it.
+    log.info(`Not sending ${toUtf8(name)}: ${e.message} (changed by a mail program since the scan: the next run takes it)`);
     await writer.line('ABORT');
-    return;
+    return false;
   }
   try {
     await writer.chunk(msg.size, msg.pieces());
@@ -165,10 +191,12 @@ async function serve(name: ByteString, part: Part, result: ScanResult, writer: W
   } finally {
     msg.close();
   }
+  return true;
 }
 
 /** COMMIT: send the db-file patch, wait for DONE, then make the new db-file current. */
-async function commit(reader: WireReader, writer: WireWriter, log: SessionLog, db: string, dry: boolean, result: ScanResult): Promise<number> {
+async function commit(reader: WireReader, writer: WireWriter, log: SessionLog, db: string, dry: boolean, result: ScanResult,
+  skipped: ReadonlySet<ByteString>): Promise<number> {
   log.progress('Phase 3: agreement');
   if (!result.ok) {
     log.error('The client committed a diff that contained an ERROR: refusing');
@@ -178,6 +206,10 @@ async function commit(reader: WireReader, writer: WireWriter, log: SessionLog, d
   }
   let patch: Buffer;
   try {
+    if (!dry && skipped.size > 0) {
+      const n = reviseDbNew(db, skipped);
+      log.info(`${skipped.size} name(s) skipped by this run keep their previous state in the db-file (${n} line(s) changed)`);
+    }
     patch = dry ? EMPTY_PATCH : createDbPatch(db, `${db}.new`);
   } catch (e) {
     logFailure(log, `Unable to compute the db-file patch: ${(e as Error).message}`,

@@ -6,3 +6,4 @@ export {
 export { type DiffOptions, type StillThere, type CurrentFile, DiffEngine, diff, NOT_SEEN, SEEN, CHANGED, MOVED } from './diff.js';
 export { type ScanOptions, type ScanResult, diffMaildir, listMailFolders } from './scan.js';
 export { type StatCache, loadStatCache, writeStatCache } from './statcache.js';
+export { reviseDbNew } from './revise.js';

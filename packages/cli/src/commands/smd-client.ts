@@ -10,6 +10,7 @@ import { streamLog } from '@smd/protocol';
 import { dbFileName } from '@smd/snapshot';
 import { runClient } from '@smd/client';
 import { VERSION } from '../launch.js';
+import { idleTimeoutFromEnv } from '../idle-timeout.js';
 
 const USAGE = `Usage: smd-client [options] ENDPOINT MAILBOX...
 
@@ -75,8 +76,11 @@ export async function main(argv: string[]): Promise<number> {
   if (typeof a === 'string') { process.stderr.write(`smd-client: ${a}\n${USAGE}`); return 2; }
   const home = process.env.HOME ?? homedir();
   const dbFile = a.overrideDb !== null ? a.overrideDb.replace(/^~(?=\/|$)/, home) : dbFileName(home, a.endpoint, a.mailboxes);
+  const idle = idleTimeoutFromEnv(process.env);
+  if (typeof idle === 'string') { process.stderr.write(`smd-client: ${idle}\n`); return 2; }
   process.stdout.on('error', () => { /* EPIPE: the session reports the network error */ });
   return runClient({
+    idleTimeoutMs: idle,
     input: process.stdin,
     output: process.stdout,
     log: streamLog(a.verbose),

@@ -13,6 +13,7 @@ import { streamLog } from '@smd/protocol';
 import { runServer } from '@smd/server';
 import { shellQuote } from '@smd/transport';
 import { VERSION } from '../launch.js';
+import { idleTimeoutFromEnv } from '../idle-timeout.js';
 
 const USAGE = `Usage: smd-server [options] ENDPOINT MAILBOX...
 
@@ -95,7 +96,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  const idle = idleTimeoutFromEnv(process.env);
+  if (typeof idle === 'string') { process.stderr.write(`smd-server: ${idle}\n`); return 2; }
   return runServer({
+    idleTimeoutMs: idle,
     input: process.stdin, output: process.stdout, log: streamLog(p.verbose), endpoint: p.endpoint,
     mailboxes, dbFile: db, excludes, dryRun: p.dryRun, noDelete: p.noDelete, noMove: p.noMove,
     stopAfterDiff: p.stopAfterDiff,

@@ -27,6 +27,8 @@ export interface Stats {
   delMails: number;
   bytesReceived: number;
   patchBytes: number;
+  /** messages left for the next run (they changed during this one) */
+  skipped: number;
 }
 
 const SYNTHETIC_NETWORK_TAGS = 'TAGS: error::context(ssh) probable-cause(network) human-intervention(avoidable) suggested-actions(retry)';
@@ -39,7 +41,13 @@ export function programs(direction: 'pull' | 'push'): { local: string; remote: s
 
 export function parseStats(line: string): Stats | null {
   const m = /^TAGS: stats::new-mails\((\d+)\), del-mails\((\d+)\), bytes-received\((\d+)\), xdelta-received\((\d+)\)/.exec(line);
-  return m ? { newMails: Number(m[1]), delMails: Number(m[2]), bytesReceived: Number(m[3]), patchBytes: Number(m[4]) } : null;
+  return m ? { newMails: Number(m[1]), delMails: Number(m[2]), bytesReceived: Number(m[3]), patchBytes: Number(m[4]), skipped: 0 } : null;
+}
+
+/** `TAGS: stats::skipped-mails(N)` → N, else null. */
+export function parseSkipped(line: string): number | null {
+  const m = /^TAGS: stats::skipped-mails\((\d+)\)/.exec(line);
+  return m ? Number(m[1]) : null;
 }
 
 export function buildReport(r: ReportInput): Report {
@@ -49,6 +57,9 @@ export function buildReport(r: ReportInput): Report {
   if (r.verbose) {
     for (const l of [...r.remoteLog, ...r.localLog]) if (l.startsWith('INFO: ')) out.push(l.slice(6));
   }
+  // Warnings (e.g. messages skipped because a mail program changed them during the run) are shown on success too.
+  for (const l of r.remoteLog) if (l.startsWith('WARNING: ')) out.push(`${p.remote}: ${l}`);
+  for (const l of r.localLog) if (l.startsWith('WARNING: ')) out.push(`${p.local}: ${l}`);
   if (r.failed) {
     for (const l of r.remoteLog) {
       if (l.startsWith('ERROR')) out.push(`${p.remote}: ${subst(l)}`);
@@ -70,7 +81,9 @@ export function buildReport(r: ReportInput): Report {
   }
   const clientTags = r.direction === 'pull' ? localTags : remoteTags;
   let stats: Stats | null = null;
-  for (const l of clientTags) stats = parseStats(l) ?? stats;
+  let skipped = 0;
+  for (const l of clientTags) { stats = parseStats(l) ?? stats; skipped = parseSkipped(l) ?? skipped; }
+  if (stats !== null) stats.skipped = skipped;
   return { lines: out, stats };
 }
 
@@ -79,7 +92,8 @@ export function summaryLine(direction: 'pull' | 'push', endpoint: string, failed
   const who = `smd-${direction} ${endpoint}`;
   if (failed) return `${who}: FAILED after ${seconds.toFixed(1)} s (details above and in ~/.smd/log/)`;
   if (stats === null) return `${who}: done in ${seconds.toFixed(1)} s`;
-  return `${who}: done in ${seconds.toFixed(1)} s: ${stats.newMails} new, ${stats.delMails} deleted, ${formatBytes(stats.bytesReceived)} received`;
+  const skipped = stats.skipped > 0 ? `, ${stats.skipped} skipped (changed during the run; the next run takes them)` : '';
+  return `${who}: done in ${seconds.toFixed(1)} s: ${stats.newMails} new, ${stats.delMails} deleted, ${formatBytes(stats.bytesReceived)} received${skipped}`;
 }
 
 export function formatBytes(n: number): string {

@@ -72,8 +72,10 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     // Traffic logs are named by protocol direction: client-to-server and server-to-client.
     const c2s = config.debug ? home.c2sLog(ep) : null;
     const s2c = config.debug ? home.s2cLog(ep) : null;
+    // The local program's idle timeout comes from the config (the remote one keeps its default).
+    const childEnv = config.idleTimeout !== null ? { ...env, SMD_IDLE_TIMEOUT: String(config.idleTimeout) } : env;
     const codes = await runPair({
-      localArgv, cwd: home.workarea, env, spec: transportFor(config, home, env), remoteArgv, logs,
+      localArgv, cwd: home.workarea, env: childEnv, spec: transportFor(config, home, childEnv), remoteArgv, logs,
       tee: direction === 'pull' ? { sent: c2s, received: s2c } : { sent: s2c, received: c2s },
       clientIsLocal: direction === 'pull', onClientLine: (l) => progress.line(l),
     });
