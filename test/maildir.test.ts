@@ -107,13 +107,25 @@ t.test('bad entries: symlinks, loops, unreadable folders, missing root', async (
   symlinkSync(join(d, 'nowhere'), join(M, 'dangling'));
   symlinkSync(join(M, 'cur/a'), join(M, 'cur/link-to-file'));
   symlinkSync(M, join(M, '.Real/loop'));
-  symlinkSync(join(d, 'outside'), join(M, '.Linked'));
   const warnings: string[] = [];
   const got = names(M, { onWarning: (w) => warnings.push(w) }).sort();
-  t.same(got, ['/.Linked/cur/o', '/.Real/cur/r', '/cur/a'], 'symlinked folder followed, bad links skipped');
+  t.same(got, ['/.Real/cur/r', '/cur/a'], 'bad links skipped');
   t.match(warnings.join('\n'), /dangling/);
   t.match(warnings.join('\n'), /does not point to a directory/);
   t.match(warnings.join('\n'), /loop/);
+
+  // A folder symlink is followed only where it stays inside the mailboxes, or leads where the user allowed.
+  symlinkSync(join(M, '.Real'), join(M, '.Alias'));
+  t.same(names(M, {}).sort(), ['/.Alias/cur/r', '/.Real/cur/r', '/cur/a'], 'a symlink to a folder of the mailbox is followed');
+  symlinkSync(join(d, 'outside'), join(M, '.Linked'));
+  t.throws(() => names(M, {}), { name: 'MaildirWalkError', message: /\.Linked is a symbolic link to .*outside, outside the mailboxes: it is not followed .*FOLLOW_LOCAL/ },
+    'a symlink leading out of the mailbox stops the walk, naming the link');
+  t.same(names(M, { follow: [join(d, 'outside')] }).sort(), ['/.Alias/cur/r', '/.Linked/cur/o', '/.Real/cur/r', '/cur/a'], 'followed where allowed');
+  t.throws(() => names(M, { follow: [join(d, 'outside', 'cur')] }), /\.Linked is a symbolic link/, 'a link to the parent of an allowed directory is not allowed');
+  mkdirSync(join(d, 'outside2', 'cur'), { recursive: true });
+  mkdirSync(join(d, 'outside2', 'new'), { recursive: true });
+  symlinkSync(join(d, 'outside2', 'cur'), join(M, '.Real', 'cur2'));
+  t.throws(() => names(M, { follow: [join(d, 'outside')] }), /cur2 is a symbolic link to .*outside2\/cur, outside the mailboxes/, 'any depth, any link');
 
   t.throws(() => [...walkMaildir([join(d, 'missing')])], MaildirWalkError, 'missing root');
   writeFileSync(join(d, 'file'), 'x');

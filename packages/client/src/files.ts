@@ -17,7 +17,9 @@ export function observe(path: ByteString): LocalState {
     case 'gone': case 'empty': return { kind: 'absent' };
     case 'message': return { kind: 'message', header: f.hashes.header, body: f.hashes.body };
     case 'noheader': return { kind: 'other', why: 'not a message (no blank line after the header)' };
-    case 'unreadable': return f.code === 'ENOTDIR' ? { kind: 'absent' } : { kind: 'other', why: `unreadable (${f.code})` };
+    case 'unreadable':
+      if (f.code === 'ENOTDIR') return { kind: 'absent' };
+      return { kind: 'other', why: f.code === 'ELOOP' ? 'a symbolic link (never read or written through)' : `unreadable (${f.code})` };
   }
 }
 
@@ -86,6 +88,8 @@ function isRunning(pid: number): boolean {
 }
 
 const BUF = Buffer.allocUnsafe(1 << 16);
+/** A message file that is a symbolic link is never read through; a FIFO must not block. */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** A new temp file in `tmpDir`, hashed as it is written. */
 export class TempFile {
@@ -201,7 +205,7 @@ export function exists(p: ByteString): boolean {
 
 /** Hashes of a local file and the length of its header, or null if it is not a message. */
 export function hashWithSplit(path: ByteString): { hashes: MessageHashes; headerLength: number } | null {
-  const fd = openSync(fsPath(path), constants.O_RDONLY);
+  const fd = openSync(fsPath(path), READ_FLAGS);
   try {
     const h = new MessageHasher();
     for (;;) {
@@ -218,7 +222,7 @@ export function hashWithSplit(path: ByteString): { hashes: MessageHashes; header
 
 /** Streams bytes [from, end) of a local file into `sink`. */
 export function copyRange(path: ByteString, from: number, sink: (piece: Buffer) => void): void {
-  const fd = openSync(fsPath(path), constants.O_RDONLY);
+  const fd = openSync(fsPath(path), READ_FLAGS);
   try {
     let pos = from;
     for (;;) {

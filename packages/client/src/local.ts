@@ -1,38 +1,91 @@
 /**
- * Where the remote names live on this host: the name itself relative to the
- * cwd, or, with a translator, `$HOME/<translated dir>/<file>`; and the
- * folders (cur/, new/, tmp/) created on demand, once per run.
+ * Where the remote names live on this host, resolved under the local
+ * mailbox roots (MailboxRoots, @smd/maildir): the name itself relative to
+ * the cwd, or, with a translator, `$HOME/<translated dir>/<file>`. Every
+ * path the client reads or writes comes from here; a name whose folder can
+ * only be reached through a symbolic link leading out of the mailboxes is
+ * refused before anything is written. Folders (cur/, new/, tmp/) are created
+ * on demand, once per run.
  */
-import { lstatSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { type ByteString, fsPath, toUtf8 } from '@smd/maildir';
+import { resolve } from 'node:path';
+import { type ByteString, MailboxRoots, PathRefusal, describeFsError, toUtf8 } from '@smd/maildir';
 import { type SessionLog, DEFAULT_IDLE_TIMEOUT_MS, TaggedError } from '@smd/protocol';
+import type { LocalState } from './policy.js';
 import { baseOf, dirOf, folderOf } from './names.js';
 import { Translator } from './translator.js';
-import { removeStaleTemps } from './files.js';
+import { observe, removeStaleTemps } from './files.js';
 import { necessary } from './errors.js';
+
+export interface LocalMailboxOptions {
+  readonly translator: string | null;
+  readonly home: string;
+  readonly dryRun: boolean;
+  readonly log: SessionLog;
+  readonly idleTimeoutMs?: number;
+  /** Directories a symbolic link inside the mailbox may lead into (--follow). */
+  readonly follow?: readonly ByteString[];
+}
 
 export class LocalMailbox {
   private readonly translator: Translator | null;
   private readonly folders = new Map<ByteString, Promise<void>>();
   private readonly paths = new Map<ByteString, ByteString>();
   private readonly homeBytes: ByteString;
+  private roots: MailboxRoots | null = null;
 
-  constructor(private readonly o: {
-    readonly translator: string | null; readonly home: string; readonly dryRun: boolean; readonly log: SessionLog; readonly idleTimeoutMs?: number;
-  }) {
+  constructor(private readonly o: LocalMailboxOptions) {
     this.translator = o.translator !== null ? new Translator(o.translator, o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS) : null;
     this.homeBytes = Buffer.from(o.home, 'utf8').toString('latin1');
   }
 
+  /**
+   * Opens the local roots: the mailbox roots themselves; with a translator,
+   * the top directory under $HOME of each translated folder, as it is met
+   * (the translator is the user's: where it puts folders is the local
+   * mailbox, e.g. MAILBOX_LOCAL).
+   */
+  open(remoteRoots: readonly ByteString[]): void {
+    this.roots = new MailboxRoots(this.translator === null ? remoteRoots : [], { follow: this.o.follow });
+  }
+
   get translated(): boolean { return this.translator !== null; }
 
-  /** Where a remote name lives here: the name itself (relative to the cwd), or $HOME/<translated dir>/<file>. */
+  /** The local directory of a remote directory name (not resolved): itself, or $HOME/<translated>. */
+  async dir(remoteDir: ByteString): Promise<ByteString> {
+    return this.translator !== null ? `${this.homeBytes}/${await this.translator.translate(remoteDir)}` : remoteDir;
+  }
+
+  /** The real local directory of a remote directory name; null if it does not exist and `create` is false. */
+  private async realDir(remoteDir: ByteString, create: boolean): Promise<ByteString | null> {
+    const local = await this.dir(remoteDir);
+    if (this.translator !== null) {
+      const slash = local.indexOf('/', this.homeBytes.length + 1);
+      this.roots!.addRoot(slash < 0 ? local : local.slice(0, slash));
+    }
+    try {
+      return this.roots!.resolveDir(local, create)?.real ?? null;
+    } catch (e) {
+      if (!(e instanceof PathRefusal)) throw e;
+      throw new TaggedError(`Refusing to use ${toUtf8(local)}: ${e.message}`,
+        necessary('mailbox-path', e.link ? 'symlink-leaves-mailbox' : 'not-a-directory',
+          [`display-permissions("${toUtf8(resolve(toUtf8(e.path)))}")`]), 3);
+    }
+  }
+
+  /** What is at a remote name here (absent if its folder does not exist). */
+  async observe(name: ByteString): Promise<LocalState> {
+    const d = await this.realDir(dirOf(name), false);
+    if (d === null) return { kind: 'absent' };
+    const p = `${d}/${baseOf(name)}`;
+    this.paths.set(name, p);
+    return observe(p);
+  }
+
+  /** The local path of a remote name whose folder exists (observed, or made by ensureFolder). */
   async path(name: ByteString): Promise<ByteString> {
-    const hit = this.paths.get(name);
-    if (hit !== undefined) return hit;
-    let p = name;
-    if (this.translator !== null) p = `${this.homeBytes}/${await this.translator.translate(dirOf(name))}/${baseOf(name)}`;
+    const d = await this.realDir(dirOf(name), false);
+    if (d === null) throw new Error(`internal: the folder of ${toUtf8(name)} does not exist`);
+    const p = `${d}/${baseOf(name)}`;
     this.paths.set(name, p);
     return p;
   }
@@ -42,21 +95,12 @@ export class LocalMailbox {
     return this.paths.get(name) ?? name;
   }
 
-  /** The local directory of a remote directory name, relative to $HOME when translated. */
-  async dir(remoteDir: ByteString): Promise<ByteString> {
-    return this.translator !== null ? `${this.homeBytes}/${await this.translator.translate(remoteDir)}` : remoteDir;
+  /** The local temp directory for a remote name (its folder's tmp/, which ensureFolder made). */
+  async tmpDirOf(name: ByteString): Promise<ByteString> {
+    return (await this.realDir(`${folderOf(name)}/tmp`, true))!;
   }
 
-  /** The local temp directory for a remote name (its folder's tmp/). */
-  tmpDirOf(name: ByteString): Promise<ByteString> {
-    return this.dir(`${folderOf(name)}/tmp`);
-  }
-
-  /**
-   * Creates cur/, new/, tmp/ of the folder of a remote name (mode 0700), once
-   * per run. With a translator: $HOME/<translated> plus the workarea symlink
-   * <cwd>/<remote dir> → $HOME/<translated> (upstream's workarea layout).
-   */
+  /** Creates cur/, new/, tmp/ of the folder of a remote name (mode 0700), once per run. */
   ensureFolder(name: ByteString): Promise<void> {
     const folder = folderOf(name);
     let p = this.folders.get(folder);
@@ -71,36 +115,19 @@ export class LocalMailbox {
   private async makeFolder(folder: ByteString): Promise<void> {
     for (const sub of ['cur', 'new', 'tmp']) {
       const remote = `${folder}/${sub}`;
-      const target = await this.dir(remote);
+      let target: ByteString;
       try {
-        mkdirSync(fsPath(target), { recursive: true, mode: 0o700 });
+        target = (await this.realDir(remote, true))!;
       } catch (e) {
-        throw new TaggedError(`Unable to create the directory ${toUtf8(target)}: ${(e as Error).message}`,
-          necessary('mkdir', 'wrong-permissions', [`display-permissions("${toUtf8(resolve(dirname(toUtf8(target))))}")`]), 6);
+        if (e instanceof TaggedError) throw e;
+        const dir = await this.dir(remote);
+        throw new TaggedError(`Unable to create the directory ${toUtf8(dir)}: ${describeFsError(e)}`,
+          necessary('mkdir', 'wrong-permissions', [`display-permissions("${toUtf8(resolve(toUtf8(dirOf(dir))))}")`]), 6);
       }
-      if (this.translator !== null) this.workareaLink(remote, target);
       if (sub === 'tmp' && !this.o.dryRun) {
         const n = removeStaleTemps(target);
         if (n > 0) this.o.log.info(`removed ${n} partial file(s) left in ${toUtf8(target)} by an interrupted run`);
       }
-    }
-  }
-
-  private workareaLink(remote: ByteString, target: ByteString): void {
-    const link = fsPath(remote);
-    try {
-      mkdirSync(fsPath(dirOf(remote)), { recursive: true, mode: 0o700 });
-      let st: ReturnType<typeof lstatSync> | null = null;
-      try { st = lstatSync(link); } catch { st = null; }
-      if (st !== null) {
-        if (st.isSymbolicLink() && readlinkSync(link, { encoding: 'buffer' }).equals(fsPath(target))) return;
-        if (!st.isSymbolicLink()) throw new Error('exists and is not a symbolic link');
-        unlinkSync(link);
-      }
-      symlinkSync(fsPath(target), link);
-    } catch (e) {
-      throw new TaggedError(`Unable to create the workarea link ${toUtf8(remote)} → ${toUtf8(target)}: ${(e as Error).message}`,
-        necessary('mddiff-s', 'wrong-permissions'), 6);
     }
   }
 

@@ -120,6 +120,8 @@ export function decide(c: DiffCommand, local: (name: ByteString) => LocalState, 
       return { kind: 'fetch', name: c.to, header: c.header, body: c.body, replace: null };
     }
     case 'MOVE': {
+      // Nothing moves (a lying or broken peer): never delete the message.
+      if (c.from === c.to) return { kind: 'ok', reason: 'source and target are the same name' };
       const s = local(c.from);
       const t = local(c.to);
       if (present(s) && present(t)) {

@@ -15,7 +15,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { type ByteString, fsyncDir, toUtf8 } from '@smd/maildir';
+import { type ByteString, describeFsError, fsErrorCause, fsyncDir, isFsError, toUtf8 } from '@smd/maildir';
 import {
   type SessionLog, ProtocolError, TaggedError, WireReader, WireWriter,
   dbMismatchError, decideHandshake, formatSkippedTags, formatStatsTags, formatTransferredTags, logFailure, receiveHandshake, sendHandshake,
@@ -23,7 +23,7 @@ import {
 import { type DiffCommand, CommandSyntaxError, dbFingerprint, parseCommand } from '@smd/snapshot';
 import { type LocalState, decide, namesOf } from './policy.js';
 import { checkMailboxRoot, refuseCommand } from './names.js';
-import { DirtyDirs, observe, removeLiveTemps } from './files.js';
+import { DirtyDirs, removeLiveTemps } from './files.js';
 import { AsyncQueue } from './queue.js';
 import { renameOnlyScript } from './rename-only.js';
 import { RequestPipeline } from './pipeline.js';
@@ -57,6 +57,8 @@ export interface ClientOptions {
   readonly progressEvery?: number;
   /** The longest wait for the server (or the translator), in ms (default DEFAULT_IDLE_TIMEOUT_MS; 0: none). */
   readonly idleTimeoutMs?: number;
+  /** Directories a symbolic link inside the mailbox may lead into (--follow; the roots themselves always). */
+  readonly follow?: readonly ByteString[];
 }
 
 const END = Symbol('END');
@@ -101,6 +103,7 @@ class ClientSession {
         }
         this.roots.push(r.root);
       }
+      this.local.open(this.roots);
       await this.handshake();
       if (this.o.renameOnly) return await this.renameOnly();
       await this.synchronize();
@@ -220,7 +223,7 @@ class ClientSession {
     for (let attempt = 1; ; attempt++) {
       this.pipeline.check();
       const local = new Map<ByteString, LocalState>();
-      for (const n of names) local.set(n, observe(await this.local.path(n)));
+      for (const n of names) local.set(n, await this.local.observe(n));
       const d = decide(c, (n) => local.get(n) ?? { kind: 'absent' }, {
         absolute: (n) => toUtf8(resolve(toUtf8(this.local.known(n)))),
         show: (n) => toUtf8(n),
@@ -278,6 +281,12 @@ class ClientSession {
       code = e.exitCode;
     } else if (e instanceof ProtocolError) {
       logFailure(this.log, `Network error: ${e.message}`, retry('network', 'network'));
+      code = 6;
+    } else if (isFsError(e)) {
+      // A file-system failure no specific handler named: still what, where and why, never a stack trace.
+      const err = e as NodeJS.ErrnoException;
+      logFailure(this.log, `Failed to ${err.syscall}${err.path !== undefined ? ` ${err.path}` : ''}: ${describeFsError(e)}`,
+        necessary('filesystem', fsErrorCause(e)));
       code = 6;
     } else {
       const err = e as Error;

@@ -12,6 +12,7 @@ export const CONFIG_VARIABLES = [
   'SERVERNAME', 'CLIENTNAME', 'MAILBOX', 'MAILBOX_LOCAL', 'MAILBOX_REMOTE',
   'TRANSLATOR_RL', 'TRANSLATOR_LR', 'EXCLUDE', 'EXCLUDE_LOCAL', 'EXCLUDE_REMOTE',
   'SMDCLIENTOPTS', 'SMDSERVEROPTS', 'DEBUG', 'SSH', 'TRANSPORT', 'IDLE_TIMEOUT',
+  'FOLLOW_LOCAL', 'FOLLOW_REMOTE',
 ] as const;
 export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
 
@@ -56,6 +57,12 @@ export interface EndpointConfig {
   debug: boolean;
   /** IDLE_TIMEOUT: seconds the local program waits for a silent peer (null: the programs' default) */
   idleTimeout: number | null;
+  /**
+   * FOLLOW_LOCAL / FOLLOW_REMOTE: directories (relative to $HOME or absolute, still %-encoded)
+   * a folder symlink inside the mailbox may lead into, here / on the server
+   */
+  followLocal: ByteString[];
+  followRemote: ByteString[];
   /** ssh command words (default `['ssh']`) */
   ssh: string[];
   transport: TransportKind;
@@ -182,6 +189,8 @@ export function parseEndpointConfig(text: string, file: string, endpoint: string
     smdServerOpts: splitList(get('SMDSERVEROPTS')),
     debug: get('DEBUG').trim() === 'true',
     idleTimeout: idleRaw === '' ? null : Number(idleRaw),
+    followLocal: splitList(get('FOLLOW_LOCAL')).map(fromUtf8),
+    followRemote: splitList(get('FOLLOW_REMOTE')).map(fromUtf8),
     ssh: ssh.length > 0 ? ssh : ['ssh'],
     transport: transportRaw === 'ssh2' ? 'ssh2' : 'ssh',
     localSync: localhost && hasL,

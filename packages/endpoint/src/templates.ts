@@ -60,6 +60,13 @@ MAILBOX="Mail/"
 #SSH="ssh"
 #TRANSPORT=ssh
 
+# A folder may be a symbolic link only to a place inside the mailbox; to
+# keep a folder elsewhere (another disk) through a symbolic link, list the
+# directories links may lead into, here and on the server (space separated,
+# relative to $HOME or absolute, %20 for a space).
+#FOLLOW_LOCAL="/mnt/archive/mail"
+#FOLLOW_REMOTE=""
+
 # IDLE_TIMEOUT: seconds to wait for a server that sends nothing before the
 # run ends with a (retryable) network error. Default 300.
 #IDLE_TIMEOUT=300

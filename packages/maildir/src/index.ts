@@ -12,3 +12,4 @@ export { HashPool } from './pool.js';
 export { DirQueue } from './dir-queue.js';
 export { AtomicFileWriter, writeFileAtomic, fsyncDir } from './atomic.js';
 export { describeFsError, fsErrorCause, isFsError } from './fs-error.js';
+export { MailboxRoots, PathRefusal, type RealDir, type RootsOptions } from './roots.js';

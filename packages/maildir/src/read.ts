@@ -12,7 +12,7 @@ export type MessageFile =
   | { readonly kind: 'noheader'; readonly ino: number; readonly size: number; readonly mtimeMs: number }
   /** Vanished between listing and open. */
   | { readonly kind: 'gone' }
-  /** Could not be opened/read (errno code). */
+  /** Could not be opened/read (errno code; ELOOP: a symbolic link), or not a regular file. */
   | { readonly kind: 'unreadable'; readonly code: string };
 
 let shared: Buffer | null = null;
@@ -23,16 +23,21 @@ function readBuffer(): Buffer {
 }
 
 const O_NOATIME = (constants as Record<string, number>).O_NOATIME ?? 0;
+/**
+ * A message file that is a symbolic link is never read through (ELOOP), and
+ * opening a FIFO or a device named like a message must not block.
+ */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 function openRead(path: Buffer): number {
   if (O_NOATIME !== 0) {
     try {
-      return openSync(path, constants.O_RDONLY | O_NOATIME);
+      return openSync(path, READ_FLAGS | O_NOATIME);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
     }
   }
-  return openSync(path, constants.O_RDONLY);
+  return openSync(path, READ_FLAGS);
 }
 
 /**
@@ -49,6 +54,7 @@ export function readMessageFile(name: ByteString): MessageFile {
   }
   try {
     const st = fstatSync(fd);
+    if (!st.isFile()) return { kind: 'unreadable', code: 'not a regular file' };
     const meta = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
     const buf = readBuffer();
     // The usual case: the whole file fits the buffer and splits at "\n\n": two one-shot hashes.

@@ -1,4 +1,4 @@
-import { opendirSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { opendirSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { nativeFolderQueue, nativeLister } from '@smd/native';
 import { type ByteString, fsName, fsPath, toUtf8 } from './bytes.js';
 import { fnmatchToRegExp } from './fnmatch.js';
@@ -54,6 +54,13 @@ export interface WalkOptions {
    * stay null and the caller stats the files it needs.
    */
   statIfCheap?: boolean;
+  /**
+   * Directories (besides the roots) a symbolic link below a root may lead
+   * into. A folder symlink whose real target is anywhere else stops the walk
+   * with a MaildirWalkError naming it (its messages must not become
+   * DELETEs, nor may files outside the mailboxes be served).
+   */
+  follow?: readonly ByteString[];
 }
 
 /** Strips one trailing '/', as upstream does with every root argument. */
@@ -79,6 +86,11 @@ function isMailDir(dir: ByteString): boolean {
   const s = dir.lastIndexOf('/');
   const base = s < 0 ? dir : dir.slice(s + 1);
   return base === 'cur' || base === 'new';
+}
+
+/** The real path of a ByteString path, or null if it cannot be resolved (missing, dangling). */
+function realOrNull(p: ByteString): ByteString | null {
+  try { return realpathSync(fsName(p), { encoding: 'buffer' }).toString('latin1'); } catch { return null; }
 }
 
 function describe(e: unknown): string {
@@ -151,7 +163,7 @@ export interface FolderPrefetch extends DirLister {
  */
 export function prefetchMailFolders(roots: readonly ByteString[], opts: WalkOptions, threads: number): FolderPrefetch | null {
   if (nativeLister() === null) return null;
-  const folders = findMailFolders(roots, opts.excludes);
+  const folders = findMailFolders(roots, opts.excludes, opts.follow);
   const q = folders === null ? null : nativeFolderQueue(folders, true, threads);
   if (folders === null || q === null) return null;
   opts.onDebug?.(`listing ${folders.length} mail folders ahead on ${threads} native thread(s)`);
@@ -159,9 +171,9 @@ export function prefetchMailFolders(roots: readonly ByteString[], opts: WalkOpti
 }
 
 /** The cur/new folders of the trees as they are now (to list them ahead); null if that walk fails (the real walk says why). */
-export function findMailFolders(roots: readonly ByteString[], excludes?: readonly ByteString[]): ByteString[] | null {
+export function findMailFolders(roots: readonly ByteString[], excludes?: readonly ByteString[], follow?: readonly ByteString[]): ByteString[] | null {
   try {
-    return [...walkMailFolders(roots, { excludes })];
+    return [...walkMailFolders(roots, { excludes, follow })];
   } catch {
     return null;
   }
@@ -240,6 +252,9 @@ class Walker {
   private readonly stat: boolean;
   /** dev:ino of the directories on the current path (symlink loop detection). */
   private readonly onPath = new Set<string>();
+  /** Real paths a followed symlink may lead into: the roots and `follow`. */
+  private readonly trees: ByteString[] = [];
+  private readonly follow: readonly ByteString[];
 
   /** files: yield a Candidate per message file; folders: the cur/new folders; listings: a MailFolderListing per cur/new folder. */
   constructor(opts: WalkOptions, private readonly mode: 'files' | 'folders' | 'listings') {
@@ -248,6 +263,26 @@ class Walker {
     this.debug = opts.onDebug ?? (() => {});
     this.lister = opts.lister;
     this.stat = opts.statIfCheap === true && nativeLister() !== null;
+    this.follow = opts.follow ?? [];
+  }
+
+  /** Resolves the trees links may lead into, before the first root is walked. */
+  prepare(roots: readonly ByteString[]): this {
+    for (const r of [...roots.map(stripOneSlash), ...this.follow]) {
+      const real = realOrNull(r);
+      if (real !== null) this.trees.push(real);
+    }
+    return this;
+  }
+
+  /** A folder symlink: its real target must stay inside the trees. */
+  private checkLink(path: ByteString): void {
+    const target = realOrNull(path);
+    if (target === null) return;
+    if (this.trees.some((t) => target === t || target.startsWith(`${t}/`))) return;
+    throw new MaildirWalkError(`${toUtf8(path)} is a symbolic link to ${toUtf8(target)}, outside the mailboxes: it is not followed ` +
+      '(to synchronize a folder kept elsewhere, allow its target with FOLLOW_LOCAL or FOLLOW_REMOTE in ~/.smd/config.ENDPOINT, ' +
+      'or --follow DIR)', path);
   }
 
   /** A file of a mail folder that is a message to sync (else says why not). */
@@ -333,6 +368,7 @@ class Walker {
             this.warn(`skipping ${toUtf8(path)}: symlink loop`);
             continue;
           }
+          if (kind === KIND_LINK) this.checkLink(path);
           if (batch !== null && batch.size > 0) yield batch.take(false);
           yield* this.dir(path, cst);
         }
@@ -352,7 +388,7 @@ class Walker {
  * MaildirWalkError for a missing/unreadable root or folder.
  */
 export function* walkMaildir(roots: readonly ByteString[], opts: WalkOptions = {}): Generator<Candidate> {
-  const w = new Walker(opts, 'files');
+  const w = new Walker(opts, 'files').prepare(roots);
   for (const r of roots) yield* w.root(r) as Generator<Candidate>;
 }
 
@@ -371,13 +407,13 @@ export interface MailFolderListing {
 
 /** walkMaildir by folder: the same files in the same order, one listing per cur/new folder. */
 export function* walkMaildirFolders(roots: readonly ByteString[], opts: WalkOptions = {}): Generator<MailFolderListing> {
-  const w = new Walker(opts, 'listings');
+  const w = new Walker(opts, 'listings').prepare(roots);
   for (const r of roots) yield* w.root(r) as Generator<MailFolderListing>;
 }
 
 /** `mddiff -l`: the `cur`/`new` directories of the trees, in walk order. */
 export function* walkMailFolders(roots: readonly ByteString[], opts: WalkOptions = {}): Generator<ByteString> {
-  const w = new Walker(opts, 'folders');
+  const w = new Walker(opts, 'folders').prepare(roots);
   for (const r of roots) yield* w.root(r) as Generator<ByteString>;
 }
 

@@ -1,6 +1,6 @@
 import { unlinkSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { toUtf8, type ByteString } from '@smd/maildir';
+import { MailboxRoots, PathRefusal, toUtf8, type ByteString } from '@smd/maildir';
 import { diffMaildir, formatCommand, dbFingerprint, commitDbFile, discardDbNew, reviseDbNew, type ScanResult } from '@smd/snapshot';
 import {
   WireReader, WireWriter, ProtocolError, TaggedError, sendHandshake, receiveHandshake, decideHandshake, dbMismatchError,
@@ -27,6 +27,8 @@ export interface ServerOptions {
   cleanup?: string[];
   /** The longest wait for the client, in ms (default DEFAULT_IDLE_TIMEOUT_MS; 0: none). */
   idleTimeoutMs?: number;
+  /** Directories (besides the roots) a folder symlink may lead into (--follow). */
+  follow?: ByteString[];
 }
 
 /** Exit codes of smd-server (upstream section 4). */
@@ -74,7 +76,7 @@ export async function runServer(o: ServerOptions): Promise<number> {
     // Phase 1: the diff, streamed as the scan produces it.
     log.progress('Phase 1: changes detection');
     const scan = diffMaildir({
-      roots: o.mailboxes, dbFile: db, excludes: o.excludes ?? [], dryRun: dry, noDelete: o.noDelete, noMove: o.noMove,
+      roots: o.mailboxes, dbFile: db, excludes: o.excludes ?? [], follow: o.follow, dryRun: dry, noDelete: o.noDelete, noMove: o.noMove,
       onWarning: (m) => log.info(`mddiff: ${m}`),
     });
     let step = scan.next();
@@ -103,6 +105,7 @@ export async function runServer(o: ServerOptions): Promise<number> {
 
     // Phase 2: requests, answered in order.
     log.progress('Phase 2: synchronization');
+    const roots = new MailboxRoots(o.mailboxes, { follow: o.follow });
     let served = 0;
     // Names whose agreement stays as it was (protocol.md 5.1): refused requests and the client's SKIPs.
     const skipped = new Set<ByteString>();
@@ -118,7 +121,7 @@ export async function runServer(o: ServerOptions): Promise<number> {
       }
       const req = REQUEST.exec(line);
       if (req !== null) {
-        if (!await serve(req[2], PARTS[req[1]], result, writer, log)) skipped.add(req[2]);
+        if (!await serve(req[2], PARTS[req[1]], result, roots, writer, log)) skipped.add(req[2]);
         served += 1;
         continue;
       }
@@ -165,7 +168,7 @@ export async function runServer(o: ServerOptions): Promise<number> {
  * is not a message of this scan (or no longer readable). Resolves to false
  * when it answered ABORT.
  */
-async function serve(name: ByteString, part: Part, result: ScanResult, writer: WireWriter, log: SessionLog): Promise<boolean> {
+async function serve(name: ByteString, part: Part, result: ScanResult, roots: MailboxRoots, writer: WireWriter, log: SessionLog): Promise<boolean> {
   if (!result.has(name)) {
     log.error(`Refusing to send ${JSON.stringify(toUtf8(name))}: it is not a message of the mailbox being synchronized`);
     await writer.line('ABORT');
@@ -173,8 +176,17 @@ async function serve(name: ByteString, part: Part, result: ScanResult, writer: W
   }
   let msg: OpenMessage;
   try {
-    msg = OpenMessage.open(name, part);
+    // Read where the name resolves under the roots (never through a link that leads out), without following the file itself.
+    const slash = name.lastIndexOf('/');
+    const dir = roots.resolveDir(name.slice(0, slash), false);
+    if (dir === null) throw new ServeRefusal(`${toUtf8(name)}: its folder is gone`);
+    msg = OpenMessage.open(`${dir.real}${name.slice(slash)}`, part);
   } catch (e) {
+    if (e instanceof PathRefusal) {
+      log.error(`Refusing to send ${JSON.stringify(toUtf8(name))}: ${e.message}`);
+      await writer.line('ABORT');
+      return false;
+    }
     if (!(e instanceof ServeRefusal)) throw e;
     // Usually a mail program renamed or deleted it since the scan: the client skips it, the next run takes it.
     log.info(`Not sending ${toUtf8(name)}: ${e.message} (changed by a mail program since the scan: the next run takes it)`);

@@ -19,6 +19,8 @@ export interface ScanOptions {
   dryRun?: boolean;
   noDelete?: boolean;
   noMove?: boolean;
+  /** Directories (besides the roots) a folder symlink may lead into (see WalkOptions.follow). */
+  follow?: readonly ByteString[];
   /** Human-readable, e.g. "malformed file 'x', no header". */
   onWarning?: (message: string) => void;
   /** `-v` details, human-readable. */
@@ -41,8 +43,8 @@ export interface ScanResult {
 }
 
 /** `mddiff -l`: the cur/new folders of the roots, in walk order. Throws MaildirWalkError. */
-export function listMailFolders(roots: ByteString[], excludes?: ByteString[]): Generator<ByteString> {
-  return walkMailFolders(roots, { excludes });
+export function listMailFolders(roots: ByteString[], excludes?: ByteString[], follow?: readonly ByteString[]): Generator<ByteString> {
+  return walkMailFolders(roots, { excludes, follow });
 }
 
 const mtimeSec = (ms: number): number => Math.floor(ms / 1000);
@@ -115,7 +117,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   let lister: DirLister | undefined;
   let prefetch: FolderPrefetch | null = null;
   if (dirPool) {
-    const folders = findMailFolders(roots, opts.excludes);
+    const folders = findMailFolders(roots, opts.excludes, opts.follow);
     if (folders !== null) {
       // This thread lists too while it waits.
       pool = new HashPool(threads);
@@ -124,7 +126,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
       lister = listerAhead(folders, (i) => queue.list(i));
     }
   } else if (dbBytes >= DIR_POOL_DB_BYTES) {
-    prefetch = prefetchMailFolders(roots, { excludes: opts.excludes, onDebug: debug }, PREFETCH_THREADS);
+    prefetch = prefetchMailFolders(roots, { excludes: opts.excludes, follow: opts.follow, onDebug: debug }, PREFETCH_THREADS);
     lister = prefetch ?? undefined;
   }
   let needStat = false;
@@ -329,7 +331,7 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     try {
       const known = engine.oldCount > 0;
       for (const l of walkMaildirFolders(roots, {
-        excludes: opts.excludes, onWarning: warn, onDebug: debug, lister, statIfCheap: needStat,
+        excludes: opts.excludes, follow: opts.follow, onWarning: warn, onDebug: debug, lister, statIfCheap: needStat,
       })) {
         const { dir, entries, stats } = l;
         walking = l;

@@ -21,6 +21,7 @@ Options:
       --max-mailno N   accepted for compatibility (a size hint upstream)
       --db-file F      the db-file (default: db.txt)
       --exclude GLOB   skip the directories matching GLOB (%-encoded), repeatable
+      --follow DIR     a folder symlink may lead into DIR (%-encoded), repeatable
       --sha1sum        print the SHA-1 of each file argument, like sha1sum
       --mkdir-p        create each argument as a directory, with its parents
       --mkfifo         create each argument as a fifo
@@ -86,6 +87,7 @@ interface Args {
   maxMailno?: string;
   dbFile: string;
   exclude: string[];
+  follow: string[];
   sha1sum: boolean;
   mkdirP: boolean;
   mkfifo: boolean;
@@ -112,17 +114,17 @@ const FLAGS: Record<string, keyof Args> = {
  */
 function fastParse(argv: string[]): Args | null {
   const a: Args = {
-    dbFile: 'db.txt', exclude: [], sha1sum: false, mkdirP: false, mkfifo: false, list: false, symlink: false,
+    dbFile: 'db.txt', exclude: [], follow: [], sha1sum: false, mkdirP: false, mkfifo: false, list: false, symlink: false,
     verbose: false, dryRun: false, noDelete: false, noMove: false, help: false, paths: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     const flag = FLAGS[x];
     if (flag !== undefined) { (a as unknown as Record<string, boolean>)[flag] = true; continue; }
-    if (x === '--db-file' || x === '--exclude' || x === '--max-mailno') {
+    if (x === '--db-file' || x === '--exclude' || x === '--follow' || x === '--max-mailno') {
       const v = argv[++i];
       if (v === undefined || v === '') return null;
-      if (x === '--db-file') a.dbFile = v; else if (x === '--exclude') a.exclude.push(v); else a.maxMailno = v;
+      if (x === '--db-file') a.dbFile = v; else if (x === '--exclude') a.exclude.push(v); else if (x === '--follow') a.follow.push(v); else a.maxMailno = v;
       continue;
     }
     if (x.startsWith('-') && x !== '-') return null;
@@ -146,6 +148,7 @@ async function parse(argv: string[]): Promise<Args | 'version' | string> {
     .option('max-mailno', { type: 'string' })
     .option('db-file', { type: 'string', default: 'db.txt' })
     .option('exclude', { type: 'string', array: true, default: [] as string[] })
+    .option('follow', { type: 'string', array: true, default: [] as string[] })
     .option('sha1sum', { type: 'boolean', default: false })
     .option('mkdir-p', { type: 'boolean', default: false })
     .option('mkfifo', { type: 'boolean', default: false })
@@ -173,6 +176,7 @@ async function parse(argv: string[]): Promise<Args | 'version' | string> {
     maxMailno: a['max-mailno'] === undefined ? undefined : last(a['max-mailno']),
     dbFile: last(a['db-file']),
     exclude: str(a.exclude),
+    follow: str(a.follow),
     sha1sum: a.sha1sum === true, mkdirP: a['mkdir-p'] === true, mkfifo: a.mkfifo === true,
     list: a.list === true, symlink: a.symlink === true, verbose: a.verbose === true,
     dryRun: a['dry-run'] === true, noDelete: a['no-delete'] === true, noMove: a['no-move'] === true,
@@ -220,10 +224,11 @@ export async function main(argv: string[]): Promise<number> {
     if (!st.isDirectory()) return fatal(out, 'main', `${toUtf8(r)} is not a directory`);
   }
   const excludes = a.exclude.map((g) => decodeArgument(fromUtf8(g)));
+  const follow = a.follow.map((g) => decodeArgument(fromUtf8(g)));
 
   if (a.list) {
     try {
-      for (const d of listMailFolders(roots, excludes)) await out.line(d);
+      for (const d of listMailFolders(roots, excludes, follow)) await out.line(d);
     } catch (e) {
       if (e instanceof MaildirWalkError) { await out.flush(); return fatal(out, 'list', e.message); }
       throw e;
@@ -233,7 +238,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const gen = diffMaildir({
-    roots, dbFile: a.dbFile, excludes, dryRun: a.dryRun, noDelete: a.noDelete, noMove: a.noMove,
+    roots, dbFile: a.dbFile, excludes, follow, dryRun: a.dryRun, noDelete: a.noDelete, noMove: a.noMove,
     onWarning: (m) => stderr('warning', 'mddiff', m),
     onDebug: a.verbose ? (m) => stderr('debug', 'mddiff', m) : undefined,
     // Tuning (bench/README.md): SMD_SCAN_THREADS=0 hashes on the main thread only; N > 0 uses N

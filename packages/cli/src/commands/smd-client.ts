@@ -23,6 +23,8 @@ Options:
   -t, --translator CMD   remote→local folder name translator (workarea mode)
       --rename-only      write ~/smd-rename.sh instead of synchronizing
       --override-db F    use F as the db-file (~ is the home directory)
+      --follow DIR       a folder symlink may lead into DIR (repeatable;
+                         %20 = space; default: only into the mailboxes)
   -h, --help             this help
       --version          print the version
 `;
@@ -34,13 +36,14 @@ interface Args {
   translator: string | null;
   renameOnly: boolean;
   overrideDb: string | null;
+  follow: string[];
   endpoint: string;
   mailboxes: string[];
 }
 
 /** Options are recognised only while more than two arguments remain (upstream's rule). */
 function parse(argv: string[]): Args | 'help' | 'version' | string {
-  const a: Args = { verbose: false, dryRun: false, localSync: false, translator: null, renameOnly: false, overrideDb: null, endpoint: '', mailboxes: [] };
+  const a: Args = { verbose: false, dryRun: false, localSync: false, translator: null, renameOnly: false, overrideDb: null, follow: [], endpoint: '', mailboxes: [] };
   let i = 0;
   if (argv.length === 1 && (argv[0] === '-h' || argv[0] === '--help')) return 'help';
   if (argv.length === 1 && argv[0] === '--version') return 'version';
@@ -53,10 +56,10 @@ function parse(argv: string[]): Args | 'help' | 'version' | string {
       case '--rename-only': a.renameOnly = true; break;
       case '-h': case '--help': return 'help';
       case '--version': return 'version';
-      case '-t': case '--translator': case '--override-db': {
+      case '-t': case '--translator': case '--override-db': case '--follow': {
         const v = argv[i++];
         if (v === undefined || v === '') return `${x} needs an argument`;
-        if (x === '--override-db') a.overrideDb = v; else a.translator = v;
+        if (x === '--override-db') a.overrideDb = v; else if (x === '--follow') a.follow.push(v); else a.translator = v;
         break;
       }
       default: return `unknown option ${x}`;
@@ -86,6 +89,7 @@ export async function main(argv: string[]): Promise<number> {
     log: streamLog(a.verbose),
     endpoint: a.endpoint,
     mailboxes: a.mailboxes.map((m) => decodeArgument(fromUtf8(m))),
+    follow: a.follow.map((f) => decodeArgument(fromUtf8(f))),
     dbFile,
     dryRun: a.dryRun,
     localSync: a.localSync,

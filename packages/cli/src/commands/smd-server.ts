@@ -25,6 +25,8 @@ them, and the messages, to smd-client on stdin/stdout (see protocol.md).
   -n, --no-delete          do not report deleted messages
       --no-move            report a renamed message as COPY + DELETE
       --exclude GLOB       skip folders matching GLOB (repeatable; %20 = space)
+      --follow DIR         a folder symlink may lead into DIR (repeatable;
+                           %20 = space; default: only into the mailboxes)
       --override-db FILE   use FILE as the db-file (~ is $HOME)
       --stop-after-diff    exit after sending the changes
       --get-mddiff-cmdline print the equivalent mddiff command line and exit
@@ -35,13 +37,13 @@ them, and the messages, to smd-client on stdin/stdout (see protocol.md).
 
 interface Parsed {
   verbose: boolean; dryRun: boolean; noDelete: boolean; noMove: boolean;
-  excludes: string[]; overrideDb: string | null; stopAfterDiff: boolean; getCmdline: boolean; dumpStdin: string | null;
+  excludes: string[]; follow: string[]; overrideDb: string | null; stopAfterDiff: boolean; getCmdline: boolean; dumpStdin: string | null;
   endpoint: string; mailboxes: string[];
 }
 
 function parse(argv: string[]): Parsed | string {
   const p: Parsed = {
-    verbose: false, dryRun: false, noDelete: false, noMove: false, excludes: [], overrideDb: null,
+    verbose: false, dryRun: false, noDelete: false, noMove: false, excludes: [], follow: [], overrideDb: null,
     stopAfterDiff: false, getCmdline: false, dumpStdin: null, endpoint: '', mailboxes: [],
   };
   const a = [...argv];
@@ -58,6 +60,7 @@ function parse(argv: string[]): Parsed | string {
       case '-n': case '--no-delete': p.noDelete = true; break;
       case '--no-move': p.noMove = true; break;
       case '--exclude': p.excludes.push(value()); break;
+      case '--follow': p.follow.push(value()); break;
       case '--override-db': p.overrideDb = value(); break;
       case '--stop-after-diff': p.stopAfterDiff = true; break;
       case '--get-mddiff-cmdline': p.getCmdline = true; break;
@@ -91,6 +94,7 @@ export async function main(argv: string[]): Promise<number> {
 
   if (p.getCmdline) {
     const words = ['mddiff', ...(p.dryRun ? ['-d'] : []), '--db-file', db, ...p.excludes.flatMap((g) => ['--exclude', g]),
+      ...p.follow.flatMap((f) => ['--follow', f]),
       ...(p.noDelete ? ['-n'] : []), ...(p.noMove ? ['--no-move'] : []), ...p.mailboxes];
     process.stdout.write(`${words.map(shellQuote).join(' ')}\n`);
     return 0;
@@ -101,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
   return runServer({
     idleTimeoutMs: idle,
     input: process.stdin, output: process.stdout, log: streamLog(p.verbose), endpoint: p.endpoint,
-    mailboxes, dbFile: db, excludes, dryRun: p.dryRun, noDelete: p.noDelete, noMove: p.noMove,
+    mailboxes, dbFile: db, excludes, follow: p.follow.map((f) => decodeArgument(fromUtf8(f))), dryRun: p.dryRun, noDelete: p.noDelete, noMove: p.noMove,
     stopAfterDiff: p.stopAfterDiff,
     cleanup: p.overrideDb !== null ? [db, `${db}.mtime`, `${db}.new`, `${db}.mtime.new`, `${db}.stat-cache`, `${db}.stat-cache.new`] : [],
   });

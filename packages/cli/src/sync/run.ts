@@ -3,7 +3,7 @@ import { runHooks, describeHookFailure, type EndpointConfig, type SmdHome } from
 import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
 import { parseSyncArgs, type SyncOptions } from './options.js';
 import { buildReport, summaryLine } from './report.js';
-import { linkLocalFolders, resetWorkarea } from './workarea.js';
+import { followArgs, linkLocalFolders, localFollowDirs, resetWorkarea } from './workarea.js';
 import { openEndpoint, say } from './endpoint.js';
 import { RunLogs, runPair } from './pair.js';
 import { ProgressView } from './progress.js';
@@ -46,27 +46,30 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     const verboseChildren = o.verbose || config.debug;
     const childFlags = [...(verboseChildren ? ['-v'] : []), ...(o.dryRun ? ['-d'] : [])];
     const mailboxes = config.mailboxRemote;
-    const serverArgs = (excludes: string[]): string[] => [
-      ...excludes.flatMap((g) => ['--exclude', g]), ...childFlags, ...(o.noDelete ? ['-n'] : []), ...config.smdServerOpts,
+    // Where folder symlinks may lead (besides the mailboxes): remote ones as written (relative to the
+    // remote $HOME, the remote cwd); local ones made absolute (the local program runs in the workarea).
+    const serverArgs = (excludes: string[], follow: string[]): string[] => [
+      ...excludes.flatMap((g) => ['--exclude', g]), ...followArgs(follow), ...childFlags, ...(o.noDelete ? ['-n'] : []), ...config.smdServerOpts,
       config.clientName, ...mailboxes,
     ];
     // On a terminal the progress line is drawn from the client's PROGRESS lines, which need -v.
     const clientFlags = !verboseChildren && ProgressView.wanted(o.verbose, o.showTags) ? ['-v', ...childFlags] : childFlags;
-    const clientArgs = (translator: string | null): string[] => [
-      ...clientFlags, ...config.smdClientOpts, ...(translator !== null ? ['-t', translator] : []), config.clientName, ...mailboxes,
+    const clientArgs = (translator: string | null, follow: string[]): string[] => [
+      ...clientFlags, ...followArgs(follow), ...config.smdClientOpts, ...(translator !== null ? ['-t', translator] : []), config.clientName, ...mailboxes,
     ];
 
     let localArgv: string[];
     let remoteArgv: string[];
     if (direction === 'pull') {
-      localArgv = [join(OWN_BIN, 'smd-client'), ...clientArgs(config.translatorRL.command)];
-      remoteArgv = [join(remoteBinDir(env), 'smd-server'), ...serverArgs(config.excludeRemote)];
+      localArgv = [join(OWN_BIN, 'smd-client'), ...clientArgs(config.translatorRL.command, localFollowDirs(home, config, false))];
+      remoteArgv = [join(remoteBinDir(env), 'smd-server'), ...serverArgs(config.excludeRemote, config.followRemote)];
     } else {
       // The local mailbox is scanned under the server's folder names, through workarea links.
       const linked = await linkLocalFolders(home, config);
       if (linked !== null) { say(`ERROR: ${linked}`); return 1; }
-      localArgv = [join(OWN_BIN, 'smd-server'), ...serverArgs(config.excludeLocal)];
-      remoteArgv = [join(remoteBinDir(env), 'smd-client'), ...clientArgs(null)];
+      // The workarea links lead into the local mailbox: those may be followed.
+      localArgv = [join(OWN_BIN, 'smd-server'), ...serverArgs(config.excludeLocal, localFollowDirs(home, config, true))];
+      remoteArgv = [join(remoteBinDir(env), 'smd-client'), ...clientArgs(null, config.followRemote)];
     }
 
     // Traffic logs are named by protocol direction: client-to-server and server-to-client.

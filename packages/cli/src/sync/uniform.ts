@@ -26,7 +26,7 @@ import { startRemote, type RemoteProcess, type TransportSpec } from '@smd/transp
 import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
 import { buildReport } from './report.js';
 import { eachLine } from './plumbing.js';
-import { linkLocalFolders, resetWorkarea } from './workarea.js';
+import { followArgs, linkLocalFolders, localFollowDirs, resetWorkarea } from './workarea.js';
 import { openEndpoint, say } from './endpoint.js';
 import { RunLogs, runPair } from './pair.js';
 import { VERSION } from '../launch.js';
@@ -113,7 +113,7 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
     say(`Hashing the local mailbox (${config.mailboxLocalRaw})...`);
     const built = await linkLocalFolders(home, config);
     if (built !== null) { logs.localLine(`ERROR: ${built}`); failed = true; return finish(); }
-    const hashed = await hashLocal(home, [...excludeArgs(config.excludeLocal), ...mailboxes], logs);
+    const hashed = await hashLocal(home, [...excludeArgs(config.excludeLocal), ...followArgs(localFollowDirs(home, config, true)), ...mailboxes], logs);
     if (hashed !== null) { logs.localLine(`ERROR: ${hashed}`); failed = true; return finish(); }
 
     // 2. uploaded to the server
@@ -123,9 +123,9 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
 
     // 3. the server diffs its mailbox against it, the client turns renames into mv lines
     say(`Comparing with the messages on ${config.serverName}...`);
-    const serverArgv = [remoteServer, ...excludeArgs(config.excludeRemote), ...v, '--no-move', '--stop-after-diff',
+    const serverArgv = [remoteServer, ...excludeArgs(config.excludeRemote), ...followArgs(config.followRemote), ...v, '--no-move', '--stop-after-diff',
       '--override-db', remoteDb, config.clientName, ...mailboxes];
-    const clientArgv = [join(OWN_BIN, 'smd-client'), ...v, ...config.smdClientOpts, '--rename-only',
+    const clientArgv = [join(OWN_BIN, 'smd-client'), ...v, ...followArgs(localFollowDirs(home, config, false)), ...config.smdClientOpts, '--rename-only',
       '--override-db', home.renameDb, '-t', config.translatorRL.command, config.clientName, ...mailboxes];
     const codes = await runPair({
       localArgv: clientArgv, cwd: home.workarea, env, spec, remoteArgv: serverArgv, logs, clientIsLocal: true,

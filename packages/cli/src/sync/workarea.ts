@@ -1,6 +1,6 @@
 import { lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { decodeArgument, fromUtf8, fsPath, toUtf8, type ByteString } from '@smd/maildir';
+import { decodeArgument, encodeName, fromUtf8, fsPath, toUtf8, type ByteString } from '@smd/maildir';
 import { listMailFolders } from '@smd/snapshot';
 import { createTranslator, unsafeTranslation, type EndpointConfig, type SmdHome } from '@smd/endpoint';
 
@@ -43,7 +43,7 @@ export async function linkLocalFolders(home: SmdHome, config: EndpointConfig): P
   try {
     let folders: ByteString[];
     try {
-      folders = [...listMailFolders(roots, excludes)];
+      folders = [...listMailFolders(roots, excludes, config.followLocal.map((f) => decodeArgument(fromUtf8(f))))];
     } catch (e) {
       return `cannot list the local mailbox: ${(e as Error).message}`;
     }
@@ -64,6 +64,25 @@ export async function linkLocalFolders(home: SmdHome, config: EndpointConfig): P
   } finally {
     await translator.close();
   }
+}
+
+/** `p` (a %-encoded directory of the config) as an absolute path: relative ones are under $HOME. */
+export function underHome(home: SmdHome, p: ByteString): ByteString {
+  return p.startsWith('/') ? p : `${encodeName(fromUtf8(home.home))}/${p}`;
+}
+
+/**
+ * Where a local program may follow folder symlinks (%-encoded, absolute: it
+ * runs in the workarea): FOLLOW_LOCAL, plus the local mailbox when it scans
+ * it through the workarea links (`viaWorkarea`).
+ */
+export function localFollowDirs(home: SmdHome, config: EndpointConfig, viaWorkarea: boolean): ByteString[] {
+  return [...(viaWorkarea ? config.mailboxLocal : []), ...config.followLocal].map((p) => underHome(home, p));
+}
+
+/** `--follow DIR` for each directory. */
+export function followArgs(dirs: readonly string[]): string[] {
+  return dirs.flatMap((d) => ['--follow', d]);
 }
 
 /** Gives the other side of a finished program a grace period to finish too, then stops it. */

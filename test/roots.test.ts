@@ -1,0 +1,160 @@
+/**
+ * Names are resolved under the mailbox roots (issue "Trust in daily use",
+ * section 2): MailboxRoots as a unit, then the real smd-client fed every
+ * command through symbolic links that lead out of its mailbox, and the real
+ * smd-server asked to serve through one.
+ */
+import t from 'tap';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MailboxRoots, PathRefusal } from '@smd/maildir';
+import { runAgainst, addLine, hashes, sha1, type Script, type Result } from './helpers/fake-server.js';
+
+function temp(t: { teardown(fn: () => void): void }, prefix = 'smd-roots-'): string {
+  const d = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+/** Every entry under `dir` with its content hash or link target; throws if `dir` is missing (two missing trees must not compare equal). */
+function listing(dir: string, rel = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of readdirSync(join(dir, rel)).sort()) {
+    const r = rel ? `${rel}/${e}` : e;
+    const st = lstatSync(join(dir, r));
+    if (st.isSymbolicLink()) out[r] = `-> ${readlinkSync(join(dir, r))}`;
+    else if (st.isDirectory()) { out[r] = 'dir'; Object.assign(out, listing(dir, r)); } else out[r] = sha1(readFileSync(join(dir, r)));
+  }
+  return out;
+}
+
+const A = 'Subject: a\nFrom: x@y\n\nbody a\n';
+const B = 'Subject: b\n\nbody b\n';
+
+t.test('MailboxRoots: the one way from a folder name to a directory', async (t) => {
+  const d = temp(t);
+  const M = join(d, 'home', 'Mail');
+  const out = join(d, 'outside');
+  for (const p of [join(M, 'cur'), join(M, '.Real', 'cur'), join(out, 'cur'), join(d, 'data', 'Mail2', 'cur')]) mkdirSync(p, { recursive: true });
+  symlinkSync(out, join(M, '.Link'));
+  symlinkSync('../../outside', join(M, '.Rel'));
+  symlinkSync('.Real', join(M, '.Alias'));
+  symlinkSync(join(out, 'cur'), join(M, '.Real', 'new'));
+  symlinkSync(join(d, 'data', 'Mail2'), join(d, 'home', 'Mail2'));
+  symlinkSync(join(d, 'nowhere'), join(M, '.Dangling'));
+  writeFileSync(join(M, 'file'), 'x');
+  const before = listing(out);
+  const r = new MailboxRoots(['Mail', 'Mail2'], { cwd: join(d, 'home') });
+
+  t.equal(r.resolveDir('Mail/cur', false)?.real, join(M, 'cur'), 'a real folder');
+  t.equal(r.resolveDir('Mail/.Alias/cur', false)?.real, join(M, '.Real', 'cur'), 'a link inside the mailbox is followed to where it really is');
+  t.equal(r.resolveDir('Mail2/cur', false)?.real, join(d, 'data', 'Mail2', 'cur'), 'a root that is itself a link is the user\'s choice');
+  t.equal(r.resolveDir('Mail/.New/cur', false), null, 'missing, not created: null');
+  t.equal(r.resolveDir('Mail/.New/cur', true)?.real, join(M, '.New', 'cur'), 'created on the way');
+  t.equal(statSync(join(M, '.New', 'cur')).mode & 0o777, 0o700, 'mode 0700');
+  for (const [dir, what] of [['Mail/.Link/cur', '.Link'], ['Mail/.Rel/cur', '.Rel'], ['Mail/.Real/new', '.Real/new'], ['Mail/.Link/.Deeper/cur', '.Link']]) {
+    for (const create of [false, true]) {
+      let err: unknown = null;
+      try { r.resolveDir(dir, create); } catch (e) { err = e; }
+      t.ok(err instanceof PathRefusal && err.link && err.path === `Mail/${what}` &&
+        /is a symbolic link to .*outside.*, outside the mailboxes: it is not followed/.test(err.message), `${dir} (create=${create}) refused, naming the link: ${String(err)}`);
+    }
+  }
+  t.throws(() => r.resolveDir('Mail/.Dangling/cur', true), /dangling symbolic link/, 'a dangling link is refused for writing');
+  t.throws(() => r.resolveDir('Mail/file/cur', true), /not a directory/, 'a file in the way');
+  t.throws(() => r.resolveDir('Other/cur', true), /not under the mailboxes/, 'another root');
+  t.same(listing(out), before, 'nothing was created outside');
+
+  const allowed = new MailboxRoots(['Mail'], { cwd: join(d, 'home'), follow: [out] });
+  t.equal(allowed.resolveDir('Mail/.Link/cur', false)?.real, join(out, 'cur'), 'FOLLOW: the user allowed that target');
+  t.equal(allowed.resolveDir('Mail/.Rel/cur', false)?.real, join(out, 'cur'), 'relative link to an allowed place');
+});
+
+/** The client's HOME with `Mail/` and a sentinel tree outside it, reachable through `links` (name under HOME → target, or DIR: a real directory). */
+function homeWithLinks(t: { teardown(fn: () => void): void }, links: Record<string, string>): { h: string; out: string } {
+  const base = temp(t, 'smd-roots-client-');
+  const h = join(base, 'home');
+  const out = join(base, 'outside');
+  for (const p of [join(h, 'Mail', 'cur'), join(h, 'Mail', 'new'), join(h, 'Mail', 'tmp'), join(out, 'cur'), join(out, 'new'), join(out, 'tmp')]) mkdirSync(p, { recursive: true });
+  writeFileSync(join(out, 'cur', 'victim'), A);
+  writeFileSync(join(out, 'cur', 'other'), B);
+  for (const [name, target] of Object.entries(links)) {
+    mkdirSync(join(h, name, '..'), { recursive: true });
+    if (target === 'DIR') mkdirSync(join(h, name), { recursive: true });
+    else symlinkSync(target.replace('$OUT', out), join(h, name));
+  }
+  return { h, out };
+}
+
+const run = (h: string, script: Script): Promise<Result> => runAgainst({ home: h, args: ['laptop', 'Mail'], script });
+
+t.test('smd-client: no command reads, writes, moves or deletes through a symlink leading out', async (t) => {
+  const a = hashes(A);
+  const b = hashes(B);
+  // [case, links to create, the diff line, a message of the server for GETs]
+  const cases: Array<[string, Record<string, string>, string]> = [
+    ['ADD into a folder symlink', { 'Mail/.Link': '$OUT' }, addLine('Mail/.Link/cur/new-one', B)],
+    ['ADD into a relative folder symlink', { 'Mail/.Rel': '../../outside' }, addLine('Mail/.Rel/cur/new-one', B)],
+    ['ADD into a cur/ symlink', { 'Mail/.F/cur': '$OUT/cur', 'Mail/.F/new': 'DIR', 'Mail/.F/tmp': 'DIR' }, addLine('Mail/.F/cur/new-one', B)],
+    ['ADD with a tmp/ symlink', { 'Mail/.T/cur': 'DIR', 'Mail/.T/new': 'DIR', 'Mail/.T/tmp': '$OUT/tmp' }, addLine('Mail/.T/cur/x', B)],
+    ['ADD with a new/ symlink (the sibling the client creates)', { 'Mail/.N/cur': 'DIR', 'Mail/.N/new': '$OUT/new', 'Mail/.N/tmp': 'DIR' }, addLine('Mail/.N/cur/x', B)],
+    ['DELETE through a folder symlink', { 'Mail/.Link': '$OUT' }, `DELETE Mail/.Link/cur/victim ${a.h} ${a.b}`],
+    ['MOVE from a folder symlink', { 'Mail/.Link': '$OUT' }, `MOVE Mail/.Link/cur/victim ${a.h} ${a.b} TO Mail/cur/stolen`],
+    ['MOVE into a folder symlink', { 'Mail/.Link': '$OUT' }, `MOVE Mail/cur/mine ${a.h} ${a.b} TO Mail/.Link/cur/planted`],
+    ['COPY from a folder symlink', { 'Mail/.Link': '$OUT' }, `COPY Mail/.Link/cur/victim ${a.h} ${a.b} TO Mail/cur/copied`],
+    ['COPY into a folder symlink', { 'Mail/.Link': '$OUT' }, `COPY Mail/cur/mine ${a.h} ${a.b} TO Mail/.Link/cur/planted`],
+    ['COPYBODY from a folder symlink', { 'Mail/.Link': '$OUT' }, `COPYBODY Mail/.Link/cur/victim ${a.b} TO Mail/cur/copied ${b.h}`],
+    ['REPLACE through a folder symlink', { 'Mail/.Link': '$OUT' }, `REPLACE Mail/.Link/cur/victim ${a.h} ${a.b} WITH ${b.h} ${b.b}`],
+    ['REPLACEHEADER through a folder symlink', { 'Mail/.Link': '$OUT' }, `REPLACEHEADER Mail/.Link/cur/victim ${a.h} ${a.b} WITH ${b.h}`],
+    ['ADD into a folder symlink to a parent of the mailbox', { 'Mail/.Up': '$OUT/..' }, addLine('Mail/.Up/outside/cur/new-one', B)],
+  ];
+  await Promise.all(cases.map(async ([what, links, line]) => {
+    const { h, out } = homeWithLinks(t, links);
+    writeFileSync(join(h, 'Mail', 'cur', 'mine'), A);
+    const before = listing(out);
+    const mailBefore = listing(join(h, 'Mail'));
+    const files = new Map<string, string>([['Mail/.Link/cur/new-one', B], ['Mail/.Rel/cur/new-one', B], ['Mail/cur/copied', B],
+      ['Mail/.F/cur/new-one', B], ['Mail/.T/cur/x', B], ['Mail/.N/cur/x', B], ['Mail/.Up/outside/cur/new-one', B]]);
+    const r = await run(h, { diff: [line], files });
+    t.not(r.status, 0, `${what}: the run fails (${r.status})`);
+    t.match(r.stderr, /Mail\/\.[A-Za-z]+(\/(cur|new|tmp))? is a symbolic link to \/.*, outside the mailboxes: it is not followed/, `${what}: the error names the link`);
+    t.match(r.stderr, /TAGS: error::context\(mailbox-path\) probable-cause\(symlink-leaves-mailbox\) human-intervention\(necessary\)/, `${what}: TAGS`);
+    t.notMatch(r.stderr, /Internal error|\n\s+at /, `${what}: no stack trace`);
+    t.notOk(r.requests.some((q) => q.startsWith('GET')), `${what}: nothing was fetched for it`);
+    t.same(listing(out), before, `${what}: nothing outside was read into the mailbox, written, moved or deleted`);
+    t.same(listing(join(h, 'Mail')), mailBefore, `${what}: the mailbox is unchanged`);
+    t.ok(r.events.includes('ABORT'), `${what}: ABORT sent`);
+  }));
+});
+
+t.test('smd-client: a message file that is a symlink is never read or written through', async (t) => {
+  const { h, out } = homeWithLinks(t, {});
+  symlinkSync(join(out, 'cur', 'victim'), join(h, 'Mail', 'cur', 'x'));
+  const before = listing(out);
+  const a = hashes(A);
+  for (const line of [`DELETE Mail/cur/x ${a.h} ${a.b}`, `REPLACE Mail/cur/x ${a.h} ${a.b} WITH ${hashes(B).h} ${hashes(B).b}`, `MOVE Mail/cur/x ${a.h} ${a.b} TO Mail/cur/y`]) {
+    const r = await run(h, { diff: [line], files: new Map([['Mail/cur/x', B], ['Mail/cur/y', A]]) });
+    t.notMatch(r.stderr, /Internal error|\n\s+at /, `${line.split(' ')[0]}: no stack trace`);
+    t.same(listing(out), before, `${line.split(' ')[0]}: the link target is untouched`);
+    t.equal(readlinkSync(join(h, 'Mail', 'cur', 'x')), join(out, 'cur', 'victim'), `${line.split(' ')[0]}: the link itself is left alone`);
+  }
+});
+
+t.test('smd-client: `MOVE X TO X` is nothing to do', async (t) => {
+  const { h } = homeWithLinks(t, {});
+  writeFileSync(join(h, 'Mail', 'cur', 'x'), A);
+  const a = hashes(A);
+  const r = await run(h, { diff: [`MOVE Mail/cur/x ${a.h} ${a.b} TO Mail/cur/x`] });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(readFileSync(join(h, 'Mail', 'cur', 'x'), 'latin1'), A, 'the message is still there');
+  t.match(r.stderr, /del-mails\(0\)/);
+});
+
+t.test('smd-client: FOLLOW lets a folder kept elsewhere through a symlink be synchronized', async (t) => {
+  const { h, out } = homeWithLinks(t, { 'Mail/.Archive': '$OUT' });
+  const r = await runAgainst({ home: h, args: ['--follow', out, 'laptop', 'Mail'], script: { diff: [addLine('Mail/.Archive/cur/n', B)], files: new Map([['Mail/.Archive/cur/n', B]]) } });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(readFileSync(join(out, 'cur', 'n'), 'latin1'), B, 'written where the allowed link leads');
+  t.notOk(existsSync(join(out, 'tmp', 'x')));
+});
