@@ -158,3 +158,26 @@ t.test('smd-client: FOLLOW lets a folder kept elsewhere through a symlink be syn
   t.equal(readFileSync(join(out, 'cur', 'n'), 'latin1'), B, 'written where the allowed link leads');
   t.notOk(existsSync(join(out, 'tmp', 'x')));
 });
+
+t.test('smd-server: a folder symlink leading out stops the scan (nothing becomes a DELETE); FOLLOW_REMOTE allows it', async (t) => {
+  const { deliver, remoteConfig, smd, treeObject, twoHomes, writeConfig } = await import('./helpers/sync-fixture.js');
+  const h = twoHomes(t);
+  const outside = join(h.remote, '..', 'archive-disk');
+  writeConfig(h.local, 'default', remoteConfig());
+  deliver(h.remote, 'Mail');
+  deliver(outside, '.');
+  const first = await smd('smd-pull', [], h.env, { timeoutMs: 150_000 });
+  t.equal(first.status, 0, first.stdout);
+  symlinkSync(realpathSync(outside), join(h.remote, 'Mail', '.Archive'));
+  const local = treeObject(join(h.local, 'Mail'));
+  const refused = await smd('smd-pull', ['-s'], h.env, { timeoutMs: 150_000 });
+  t.equal(refused.status, 1, 'the pull fails');
+  t.match(refused.stdout, /Mail\/\.Archive is a symbolic link to .*archive-disk, outside the mailboxes: it is not followed .*FOLLOW_REMOTE/, 'the message names the link and the way out');
+  t.match(refused.stdout, /human-intervention\(necessary\)/);
+  t.same(treeObject(join(h.local, 'Mail')), local, 'nothing changed here');
+  writeConfig(h.local, 'default', remoteConfig({ FOLLOW_REMOTE: realpathSync(outside) }));
+  const allowed = await smd('smd-pull', [], h.env, { timeoutMs: 150_000 });
+  t.equal(allowed.status, 0, allowed.stdout);
+  t.match(allowed.stdout, /1 new/);
+  t.same(treeObject(join(h.local, 'Mail')), treeObject(join(h.remote, 'Mail')), 'the folder kept elsewhere is synchronized');
+});
