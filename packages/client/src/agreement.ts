@@ -4,11 +4,15 @@
  * into place, then DONE. The client's db-file is renamed before DONE is
  * sent, so a crash in between is repaired by the next handshake (adopt-new).
  */
-import { renameSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fsyncDir } from '@smd/maildir';
-import { type WireReader, type WireWriter, MAX_CHUNK, PatchError, ProtocolError, TaggedError, applyDbPatch } from '@smd/protocol';
+import {
+  type Dialect, type WireReader, type WireWriter, MAX_CHUNK, PatchError, ProtocolError, TaggedError, applyDbPatch, applyXdeltaPatch,
+} from '@smd/protocol';
+import { forEachLine } from '@smd/snapshot';
 import { necessary, retry } from './errors.js';
+import type { ExpectedDb } from './expected-db.js';
 
 export interface AgreementOptions {
   readonly dbFile: string;
@@ -17,8 +21,13 @@ export interface AgreementOptions {
   readonly localSync: boolean;
 }
 
-/** Runs the agreement; resolves to the size of the patch received. */
-export async function agree(o: AgreementOptions, reader: WireReader, writer: WireWriter): Promise<number> {
+/**
+ * Runs the agreement; resolves to the size of the patch received. In
+ * upstream's dialect the patch is xdelta3's, and the result is checked
+ * against `expected` (what the applied diff allows).
+ */
+export async function agree(o: AgreementOptions, reader: WireReader, writer: WireWriter, dialect: Dialect = 'smd', expected?: ExpectedDb): Promise<number> {
+  if (dialect === 'upstream') return agreeUpstream(o, reader, writer, expected!);
   const { dbFile, dryRun, localSync } = o;
   let patch: Buffer;
   try {
@@ -53,4 +62,71 @@ export async function agree(o: AgreementOptions, reader: WireReader, writer: Wir
     await writer.end();
   } catch { /* the server has what it needs once our db is in place; it reports its own end */ }
   return patch.length;
+}
+
+/** The lines of a db-file, as latin1 ByteStrings. */
+function linesOf(file: string): string[] {
+  const out: string[] = [];
+  forEachLine(file, (buf, s, e) => { out.push(buf.toString('latin1', s, e)); });
+  return out;
+}
+
+/** The agreement with upstream syncmaildir: its xdelta3 patch, applied by xdelta3, the result checked. */
+async function agreeUpstream(o: AgreementOptions, reader: WireReader, writer: WireWriter, expected: ExpectedDb): Promise<number> {
+  const { dbFile, dryRun, localSync } = o;
+  const patchFile = `${dbFile}.xdelta`;
+  let size: number;
+  try {
+    await writer.line('COMMIT');
+    await writer.flush();
+    size = await reader.readChunkHeader(MAX_CHUNK);
+    // Streamed to disk: xdelta3 reads it from there.
+    const fd = openSync(patchFile, 'w', 0o600);
+    try {
+      for await (const piece of reader.readBytes(size)) for (let off = 0; off < piece.length;) off += writeSync(fd, piece, off);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    try { unlinkSync(patchFile); } catch { /* none */ }
+    if (e instanceof ProtocolError) {
+      throw e.kind === 'eof' || e.kind === 'timeout'
+        ? new TaggedError(`Network error while receiving the db-file patch: ${e.message}`, retry('receive-db-patch', 'network'), 6)
+        : new TaggedError(`The server sent a bad db-file patch: ${e.message}`, necessary('receive-db-patch', 'hostile-or-broken-server'), 6);
+    }
+    throw e;
+  }
+  try {
+    if (!dryRun && !localSync && size > 0) {
+      const out = `${dbFile}.new`;
+      try {
+        // A result can hold at most the old db-file and what the patch adds, which xdelta3 compresses (generously bounded).
+        applyXdeltaPatch(dbFile, patchFile, out, statSync(dbFile).size + 64 * size + (1 << 20));
+        const wrong = expected.check(linesOf(dbFile), linesOf(out));
+        if (wrong !== null) throw new PatchError(`the patched db-file is not what the changes lead to: it has ${wrong}`);
+        const fd = openSync(out, 'r+');
+        try { fsyncSync(fd); } finally { closeSync(fd); }
+      } catch (e) {
+        try { unlinkSync(out); } catch { /* none */ }
+        if (e instanceof PatchError || (e as NodeJS.ErrnoException).code !== undefined) {
+          throw new TaggedError(`Applying the db-file patch failed: ${(e as Error).message}`, necessary('db-patch', 'bad-patch'), 4);
+        }
+        throw e;
+      }
+      try {
+        renameSync(out, dbFile);
+        fsyncDir(dirname(dbFile));
+      } catch (e) {
+        throw new TaggedError(`Renaming ${out} to ${dbFile} failed: ${(e as Error).message}`,
+          necessary('db-rename', 'bad-permissions', [`display-permissions("${dirname(resolve(dbFile))}")`]), 5);
+      }
+    }
+  } finally {
+    try { unlinkSync(patchFile); } catch { /* none */ }
+  }
+  try {
+    await writer.line('DONE');
+    await writer.end();
+  } catch { /* as above */ }
+  return size;
 }

@@ -61,6 +61,8 @@ export interface ExecutorOptions {
 }
 
 export class Executor {
+  /** False with an upstream peer: it knows no SKIP, a command that cannot be done fails the run (as upstream). */
+  canSkip = true;
   /** Received messages waiting for their fsync (each holds an open fd): at most 64. */
   private readonly finishing = new Semaphore(64);
   private lastProgress = 0;
@@ -168,6 +170,10 @@ export class Executor {
    * the next run sees the change again.
    */
   async skip(c: DiffCommand, why: string): Promise<void> {
+    if (!this.canSkip) {
+      throw new TaggedError(`${c.op} ${show(c)}: ${why}; the run stops (upstream syncmaildir cannot leave a change for the next run): retry`,
+        { context: 'receive', probableCause: 'simultaneous-mailbox-edit', humanIntervention: 'avoidable', suggestedActions: ['retry'] }, 1);
+    }
     this.stats.skipped++;
     for (const n of namesOf(c)) await this.pipeline.notice(`SKIP ${n}`);
     if (this.stats.skipped <= SKIPS_SHOWN) this.log.warn(`${c.op} ${show(c)}: skipped for this run (${why}); the next run takes it`);

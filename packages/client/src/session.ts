@@ -18,7 +18,8 @@ import type { Readable, Writable } from 'node:stream';
 import { type ByteString, describeFsError, fsErrorCause, fsyncDir, isFsError, toUtf8 } from '@smd/maildir';
 import {
   type SessionLog, ProtocolError, TaggedError, WireReader, WireWriter,
-  dbMismatchError, decideHandshake, formatSkippedTags, formatStatsTags, formatTransferredTags, logFailure, receiveHandshake, sendHandshake,
+  type DbFingerprint, type Dialect, dbMismatchError, decideHandshake, exchangeHandshake, formatSkippedTags, formatStatsTags, formatTransferredTags,
+  logFailure, xdeltaUnavailable,
 } from '@smd/protocol';
 import { type DiffCommand, CommandSyntaxError, dbFingerprint, parseCommand } from '@smd/snapshot';
 import { type LocalState, decide, namesOf } from './policy.js';
@@ -30,6 +31,7 @@ import { RequestPipeline } from './pipeline.js';
 import { LocalMailbox } from './local.js';
 import { Executor, LocalRace, RunStats } from './executor.js';
 import { agree } from './agreement.js';
+import { ExpectedDb } from './expected-db.js';
 import { SessionAborted, necessary, retry } from './errors.js';
 
 export interface ClientOptions {
@@ -59,6 +61,8 @@ export interface ClientOptions {
   readonly idleTimeoutMs?: number;
   /** Directories a symbolic link inside the mailbox may lead into (--follow; the roots themselves always). */
   readonly follow?: readonly ByteString[];
+  /** Read the server's protocol line before sending ours, and speak upstream's protocol to an upstream server (--listen-first). */
+  readonly listenFirst?: boolean;
 }
 
 const END = Symbol('END');
@@ -79,6 +83,9 @@ class ClientSession {
   private readonly executor: Executor;
   private readonly commands = new AsyncQueue<DiffCommand | typeof END>();
   private handshakeDone = false;
+  private dialect: Dialect = 'smd';
+  /** Upstream's dialect: what the db-file may say after the run (its patch has no checksum of the result). */
+  private expected: ExpectedDb | null = null;
 
   constructor(private readonly o: ClientOptions) {
     const wire = { idleTimeoutMs: o.idleTimeoutMs };
@@ -109,7 +116,7 @@ class ClientSession {
       await this.synchronize();
       this.log.progress('Phase 3: agreement');
       this.executor.dirty.syncAll();
-      this.stats.xdeltaReceived = await agree(this.o, this.reader, this.writer);
+      this.stats.xdeltaReceived = await agree(this.o, this.reader, this.writer, this.dialect, this.expected ?? undefined);
       if (this.o.dryRun) this.log.tags(formatTransferredTags(this.stats.transferred.map(toUtf8)));
       this.log.tags(formatStatsTags(this.stats));
       if (this.stats.skipped > 0) this.log.tags(formatSkippedTags(this.stats.skipped));
@@ -128,14 +135,21 @@ class ClientSession {
     this.log.progress('Phase 0: handshake');
     if (!dryRun) mkdirSync(dirname(dbFile), { recursive: true, mode: 0o700 });
     const mine = dbFingerprint(dbFile, { create: !dryRun });
+    let peer: DbFingerprint;
     try {
-      await sendHandshake(this.writer, mine);
+      const needsPatch = !dryRun && !this.o.localSync;
+      ({ peer, dialect: this.dialect } = await exchangeHandshake(this.reader, this.writer, mine,
+        { listenFirst: this.o.listenFirst, upstreamUnavailable: () => (needsPatch ? xdeltaUnavailable() : null) }));
     } catch (e) {
       if (e instanceof ProtocolError) throw new TaggedError(`Network error during the handshake: ${e.message}`, retry('handshake', 'network'), 6);
       throw e;
     }
-    const peer = await receiveHandshake(this.reader);
     this.handshakeDone = true;
+    if (this.dialect === 'upstream') {
+      this.log.info('The server is upstream syncmaildir 1.3: speaking its protocol (xdelta3 db-file patch, no SKIP)');
+      this.expected = new ExpectedDb();
+      this.executor.canSkip = false;
+    }
     const d = decideHandshake(mine, peer);
     if (d === 'mismatch') throw dbMismatchError(dbFile);
     if (d === 'adopt-new') {
@@ -229,6 +243,7 @@ class ClientSession {
         show: (n) => toUtf8(n),
       });
       try {
+        this.expected?.note(c);
         await this.executor.execute(c, d);
         return;
       } catch (e) {

@@ -5,11 +5,12 @@ export {
   formatErrorTags, formatStatsTags, formatSkippedTags, formatTransferredTags, isRetryable,
 } from './tags.js';
 export {
-  PROTOCOL_VERSION, type DbFingerprint, type HandshakeDecision,
-  decideHandshake, sendHandshake, receiveHandshake, dbMismatchError,
+  PROTOCOL_VERSION, UPSTREAM_PROTOCOL_VERSION, type DbFingerprint, type HandshakeDecision, type Dialect, type HandshakeOptions,
+  decideHandshake, sendHandshake, receiveHandshake, exchangeHandshake, dbMismatchError,
 } from './handshake.js';
 export { type SessionLog, streamLog, logFailure } from './log.js';
 export {
   PatchError, PATCH_MAGIC, EMPTY_PATCH, REORDER_FASTDIFF_MAX, isEmptyPatch,
   createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchToBuffer, parseDbPatch,
 } from './patch.js';
+export { xdeltaUnavailable, createXdeltaPatch, applyXdeltaPatch } from './xdelta.js';

@@ -1,10 +1,10 @@
-import { unlinkSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { MailboxRoots, PathRefusal, toUtf8, type ByteString } from '@smd/maildir';
 import { diffMaildir, formatCommand, dbFingerprint, commitDbFile, discardDbNew, reviseDbNew, type ScanResult } from '@smd/snapshot';
 import {
-  WireReader, WireWriter, ProtocolError, TaggedError, sendHandshake, receiveHandshake, decideHandshake, dbMismatchError,
-  logFailure, createDbPatch, EMPTY_PATCH, type SessionLog,
+  WireReader, WireWriter, ProtocolError, TaggedError, exchangeHandshake, decideHandshake, dbMismatchError,
+  logFailure, createDbPatch, createXdeltaPatch, xdeltaUnavailable, EMPTY_PATCH, type Dialect, type SessionLog,
 } from '@smd/protocol';
 import { OpenMessage, ServeRefusal, type Part } from './messages.js';
 
@@ -29,6 +29,8 @@ export interface ServerOptions {
   idleTimeoutMs?: number;
   /** Directories (besides the roots) a folder symlink may lead into (--follow). */
   follow?: ByteString[];
+  /** Read the client's protocol line before sending ours, and speak upstream's protocol to an upstream client (--listen-first). */
+  listenFirst?: boolean;
 }
 
 /** Exit codes of smd-server (upstream section 4). */
@@ -64,8 +66,9 @@ export async function runServer(o: ServerOptions): Promise<number> {
     // Phase 0: handshake.
     log.progress('Phase 0: handshake');
     const mine = dbFingerprint(db, { create: !dry });
-    await sendHandshake(writer, mine);
-    const peer = await receiveHandshake(reader);
+    const { peer, dialect } = await exchangeHandshake(reader, writer, mine,
+      { listenFirst: o.listenFirst, upstreamUnavailable: () => (dry ? null : xdeltaUnavailable()) });
+    if (dialect === 'upstream') log.info('The client is upstream syncmaildir 1.3: speaking its protocol (xdelta3 db-file patch)');
     const decision = decideHandshake(mine, peer);
     if (decision === 'mismatch') throw dbMismatchError(db);
     if (decision === 'adopt-new') {
@@ -135,7 +138,7 @@ export async function runServer(o: ServerOptions): Promise<number> {
         skipped.add(skip[1]);
         continue;
       }
-      if (line === 'COMMIT') return await commit(reader, writer, log, db, dry, result, skipped);
+      if (line === 'COMMIT') return await commit(reader, writer, log, db, dry, result, skipped, dialect);
       if (line === 'ABORT') {
         log.error(`Client aborted, removing ${db}.new and ${db}.mtime.new`);
         if (!dry) discardDbNew(db);
@@ -208,7 +211,7 @@ async function serve(name: ByteString, part: Part, result: ScanResult, roots: Ma
 
 /** COMMIT: send the db-file patch, wait for DONE, then make the new db-file current. */
 async function commit(reader: WireReader, writer: WireWriter, log: SessionLog, db: string, dry: boolean, result: ScanResult,
-  skipped: ReadonlySet<ByteString>): Promise<number> {
+  skipped: ReadonlySet<ByteString>, dialect: Dialect): Promise<number> {
   log.progress('Phase 3: agreement');
   if (!result.ok) {
     log.error('The client committed a diff that contained an ERROR: refusing');
@@ -222,7 +225,7 @@ async function commit(reader: WireReader, writer: WireWriter, log: SessionLog, d
       const n = reviseDbNew(db, skipped);
       log.info(`${skipped.size} name(s) skipped by this run keep their previous state in the db-file (${n} line(s) changed)`);
     }
-    patch = dry ? EMPTY_PATCH : createDbPatch(db, `${db}.new`);
+    patch = dry ? EMPTY_PATCH : dialect === 'upstream' ? xdeltaPatch(db) : createDbPatch(db, `${db}.new`);
   } catch (e) {
     logFailure(log, `Unable to compute the db-file patch: ${(e as Error).message}`,
       { context: 'commit', probableCause: 'db-patch-failed', humanIntervention: 'necessary' });
@@ -246,6 +249,17 @@ async function commit(reader: WireReader, writer: WireWriter, log: SessionLog, d
   logFailure(log, answer === null ? 'Communication with client died unexpectedly' : `Invalid command ${JSON.stringify(answer.slice(0, 80))} instead of DONE`,
     { context: 'communication', probableCause: 'network', humanIntervention: 'avoidable', suggestedActions: ['retry'] });
   return answer === null ? ServerExit.CLIENT_DIED : ServerExit.INVALID_COMMAND;
+}
+
+/** Upstream's patch: `xdelta3 -e -s <db> <db>.new <db>.xdelta`, sent and removed. */
+function xdeltaPatch(db: string): Buffer {
+  const file = `${db}.xdelta`;
+  try {
+    createXdeltaPatch(db, `${db}.new`, file);
+    return readFileSync(file);
+  } finally {
+    removeQuietly(file);
+  }
 }
 
 function removeQuietly(f: string): void {

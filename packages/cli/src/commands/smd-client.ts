@@ -23,6 +23,9 @@ Options:
   -t, --translator CMD   remote→local folder name translator (workarea mode)
       --rename-only      write ~/smd-rename.sh instead of synchronizing
       --override-db F    use F as the db-file (~ is the home directory)
+      --listen-first     read the server's protocol line before sending ours,
+                         and speak upstream's protocol 1.3 to an upstream
+                         smd-server (smd-pull passes it to its local client)
       --follow DIR       a folder symlink may lead into DIR (repeatable;
                          %20 = space; default: only into the mailboxes)
   -h, --help             this help
@@ -37,13 +40,14 @@ interface Args {
   renameOnly: boolean;
   overrideDb: string | null;
   follow: string[];
+  listenFirst: boolean;
   endpoint: string;
   mailboxes: string[];
 }
 
 /** Options are recognised only while more than two arguments remain (upstream's rule). */
 function parse(argv: string[]): Args | 'help' | 'version' | string {
-  const a: Args = { verbose: false, dryRun: false, localSync: false, translator: null, renameOnly: false, overrideDb: null, follow: [], endpoint: '', mailboxes: [] };
+  const a: Args = { verbose: false, dryRun: false, localSync: false, translator: null, renameOnly: false, overrideDb: null, follow: [], listenFirst: false, endpoint: '', mailboxes: [] };
   let i = 0;
   if (argv.length === 1 && (argv[0] === '-h' || argv[0] === '--help')) return 'help';
   if (argv.length === 1 && argv[0] === '--version') return 'version';
@@ -54,6 +58,7 @@ function parse(argv: string[]): Args | 'help' | 'version' | string {
       case '-d': case '--dry-run': a.dryRun = true; a.verbose = true; break;
       case '-l': case '--local-sync': a.localSync = true; break;
       case '--rename-only': a.renameOnly = true; break;
+      case '--listen-first': a.listenFirst = true; break;
       case '-h': case '--help': return 'help';
       case '--version': return 'version';
       case '-t': case '--translator': case '--override-db': case '--follow': {
@@ -90,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
     endpoint: a.endpoint,
     mailboxes: a.mailboxes.map((m) => decodeArgument(fromUtf8(m))),
     follow: a.follow.map((f) => decodeArgument(fromUtf8(f))),
+    listenFirst: a.listenFirst,
     dbFile,
     dryRun: a.dryRun,
     localSync: a.localSync,

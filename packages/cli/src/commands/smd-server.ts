@@ -29,6 +29,9 @@ them, and the messages, to smd-client on stdin/stdout (see protocol.md).
                            %20 = space; default: only into the mailboxes)
       --override-db FILE   use FILE as the db-file (~ is $HOME)
       --stop-after-diff    exit after sending the changes
+      --listen-first       read the client's protocol line before sending ours,
+                           and speak upstream's protocol 1.3 to an upstream
+                           smd-client (smd-push passes it to its local server)
       --get-mddiff-cmdline print the equivalent mddiff command line and exit
       --dump-stdin FILE    copy stdin to FILE (only under ~/.smd/) and exit
   -h, --help               this help
@@ -38,13 +41,13 @@ them, and the messages, to smd-client on stdin/stdout (see protocol.md).
 interface Parsed {
   verbose: boolean; dryRun: boolean; noDelete: boolean; noMove: boolean;
   excludes: string[]; follow: string[]; overrideDb: string | null; stopAfterDiff: boolean; getCmdline: boolean; dumpStdin: string | null;
-  endpoint: string; mailboxes: string[];
+  listenFirst: boolean; endpoint: string; mailboxes: string[];
 }
 
 function parse(argv: string[]): Parsed | string {
   const p: Parsed = {
     verbose: false, dryRun: false, noDelete: false, noMove: false, excludes: [], follow: [], overrideDb: null,
-    stopAfterDiff: false, getCmdline: false, dumpStdin: null, endpoint: '', mailboxes: [],
+    stopAfterDiff: false, getCmdline: false, dumpStdin: null, listenFirst: false, endpoint: '', mailboxes: [],
   };
   const a = [...argv];
   while (a.length > 2 && a[0].startsWith('-')) {
@@ -63,6 +66,7 @@ function parse(argv: string[]): Parsed | string {
       case '--follow': p.follow.push(value()); break;
       case '--override-db': p.overrideDb = value(); break;
       case '--stop-after-diff': p.stopAfterDiff = true; break;
+      case '--listen-first': p.listenFirst = true; break;
       case '--get-mddiff-cmdline': p.getCmdline = true; break;
       case '--dump-stdin': p.dumpStdin = value(); break;
       default: return `unknown option ${o}`;
@@ -106,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
     idleTimeoutMs: idle,
     input: process.stdin, output: process.stdout, log: streamLog(p.verbose), endpoint: p.endpoint,
     mailboxes, dbFile: db, excludes, follow: p.follow.map((f) => decodeArgument(fromUtf8(f))), dryRun: p.dryRun, noDelete: p.noDelete, noMove: p.noMove,
-    stopAfterDiff: p.stopAfterDiff,
+    stopAfterDiff: p.stopAfterDiff, listenFirst: p.listenFirst,
     cleanup: p.overrideDb !== null ? [db, `${db}.mtime`, `${db}.new`, `${db}.mtime.new`, `${db}.stat-cache`, `${db}.stat-cache.new`] : [],
   });
 }

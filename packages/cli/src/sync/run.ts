@@ -61,14 +61,15 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     let localArgv: string[];
     let remoteArgv: string[];
     if (direction === 'pull') {
-      localArgv = [join(OWN_BIN, 'smd-client'), ...clientArgs(config.translatorRL.command, localFollowDirs(home, config, false))];
+      // The local program listens first: the remote one may be upstream's, which speaks first and only its own protocol.
+      localArgv = [join(OWN_BIN, 'smd-client'), '--listen-first', ...clientArgs(config.translatorRL.command, localFollowDirs(home, config, false))];
       remoteArgv = [join(remoteBinDir(env), 'smd-server'), ...serverArgs(config.excludeRemote, config.followRemote)];
     } else {
       // The local mailbox is scanned under the server's folder names, through workarea links.
       const linked = await linkLocalFolders(home, config);
       if (linked !== null) { say(`ERROR: ${linked}`); return 1; }
       // The workarea links lead into the local mailbox: those may be followed.
-      localArgv = [join(OWN_BIN, 'smd-server'), ...serverArgs(config.excludeLocal, localFollowDirs(home, config, true))];
+      localArgv = [join(OWN_BIN, 'smd-server'), '--listen-first', ...serverArgs(config.excludeLocal, localFollowDirs(home, config, true))];
       remoteArgv = [join(remoteBinDir(env), 'smd-client'), ...clientArgs(null, config.followRemote)];
     }
 

@@ -125,7 +125,7 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
     say(`Comparing with the messages on ${config.serverName}...`);
     const serverArgv = [remoteServer, ...excludeArgs(config.excludeRemote), ...followArgs(config.followRemote), ...v, '--no-move', '--stop-after-diff',
       '--override-db', remoteDb, config.clientName, ...mailboxes];
-    const clientArgv = [join(OWN_BIN, 'smd-client'), ...v, ...followArgs(localFollowDirs(home, config, false)), ...config.smdClientOpts, '--rename-only',
+    const clientArgv = [join(OWN_BIN, 'smd-client'), '--listen-first', ...v, ...followArgs(localFollowDirs(home, config, false)), ...config.smdClientOpts, '--rename-only',
       '--override-db', home.renameDb, '-t', config.translatorRL.command, config.clientName, ...mailboxes];
     const codes = await runPair({
       localArgv: clientArgv, cwd: home.workarea, env, spec, remoteArgv: serverArgv, logs, clientIsLocal: true,
