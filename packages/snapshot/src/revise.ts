@@ -15,8 +15,10 @@ const NAME_AT = 82;
  * In `<db>.new`, the lines of `names` are replaced by their lines in `<db>`
  * (removed where `<db>` has none), so for those names the new db-file says
  * what the old one said. `.stat-cache.new` follows (the lines brought back
- * have no cache entry: the next scan reads those files again); without a
- * cache, `.mtime.new` becomes 0 so that no file is trusted by its mtime.
+ * get an entry that matches no file, -1: the next scan reads those files
+ * again whatever their mtime, where NaN would mean "unknown: trust the
+ * mtime"); without a cache, `.mtime.new` becomes 0 so that no file is
+ * trusted by its mtime.
  * Returns how many lines of `<db>.new` changed (removed + brought back).
  */
 export function reviseDbNew(db: string, names: ReadonlySet<ByteString>): number {
@@ -53,9 +55,9 @@ export function reviseDbNew(db: string, names: ReadonlySet<ByteString>): number 
   const cache = loadStatCache(db, oldSha, count);
   if (cache !== null) {
     const n = kept + added;
-    const ino = new Float64Array(n).fill(NaN);
-    const size = new Float64Array(n).fill(NaN);
-    const mtimeMs = new Float64Array(n).fill(NaN);
+    const ino = new Float64Array(n).fill(-1);
+    const size = new Float64Array(n).fill(-1);
+    const mtimeMs = new Float64Array(n).fill(-1);
     let j = 0;
     let d = 0;
     for (let i = 0; i < count; i++) {
