@@ -2,12 +2,14 @@ import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync, chmodSync, readFileSync, opendirSync, statSync, utimesSync, rmSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   fnmatch, walkMaildir, walkMaildirFolders, walkMailFolders, readMessageFile, MaildirWalkError, encodeName, decodeName, decodeArgument,
   writeFileAtomic, fsyncDir, hashMessage, EMPTY_SHA1, findRenamed, HashPool, listDirectoryStat, prefetchMailFolders,
 } from '@smd/maildir';
 import { nativeLister, nativeFolderQueue, type NativeListing } from '@smd/native';
-import { tempDir, makeMaildir, writeMessage, bpath, sha1 } from './helpers/maildir-fixture.js';
+import { tempDir, makeMaildir, writeMessage, bpath, sha1, ROOT } from './helpers/maildir-fixture.js';
+import { giveToTestUser, ownedTempDir, runAs } from './helpers/unprivileged.js';
 
 const names = (root: string, opts: Parameters<typeof walkMaildir>[1] = {}): string[] => {
   return [...walkMaildir([root], opts)].map((c) => c.path.slice(root.length));
@@ -131,14 +133,20 @@ t.test('bad entries: symlinks, loops, unreadable folders, missing root', async (
   writeFileSync(join(d, 'file'), 'x');
   t.throws(() => [...walkMaildir([join(d, 'file')])], /not a directory/);
 
-  if (process.getuid?.() !== 0) {
-    chmodSync(join(M, '.Real'), 0);
-    t.throws(() => [...walkMaildir([M])], /Unable to open directory/);
-    chmodSync(join(M, '.Real'), 0o755);
-  } else {
-    // As root chmod denies nothing: check the same rule through a folder that is a file's parent turned unreadable via a non-directory.
-    t.pass('running as root: unreadable-folder case covered by the non-root run');
-  }
+  // An unreadable folder: as root chmod denies nothing, so the walk runs in a
+  // child process as the unprivileged test user, on a tree that user owns.
+  const u = ownedTempDir(t);
+  const U = join(u, 'Mail');
+  makeMaildir(U, '', '.Real');
+  writeMessage(U, '.Real/cur/r', {});
+  giveToTestUser(u);
+  chmodSync(join(U, '.Real'), 0);
+  const walkUrl = pathToFileURL(join(ROOT, 'packages/maildir/dist/index.js')).href;
+  const script = `import(${JSON.stringify(walkUrl)}).then(({ walkMaildir }) => {
+    try { console.log('listed ' + [...walkMaildir([${JSON.stringify(U)}])].length); } catch (e) { console.log(e.name + ': ' + e.message); }
+  });`;
+  const r = await runAs(process.execPath, ['-e', script], { cwd: u, env: { PATH: process.env.PATH } });
+  t.equal(r.stdout, `MaildirWalkError: Unable to open directory ${U}/.Real: EACCES\n`, r.stderr);
 });
 
 t.test('hashing matches sha1sum of the split parts', async (t) => {
