@@ -18,7 +18,7 @@ function home(t: { teardown(fn: () => void): void }): string {
 /** path → sha1 of contents (or `dir`, `-> link`) of every entry under `dir`. */
 function tree(dir: string, rel = ''): Record<string, string> {
   const out: Record<string, string> = {};
-  if (!existsSync(join(dir, rel))) return out;
+  // A missing top directory throws (readdirSync): two missing trees must not compare equal.
   for (const e of readdirSync(join(dir, rel))) {
     const r = rel ? `${rel}/${e}` : e;
     const st = lstatSync(join(dir, r));

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { BIN, deliver, remoteConfig, smd, tmpFiles, treeObject, twoHomes, writeConfig } from './helpers/sync-fixture.js';
+import { BIN, dbFileLines, deliver, expectedDbLines, remoteConfig, smd, tmpFiles, treeObject, twoHomes, writeConfig } from './helpers/sync-fixture.js';
 
 t.test('pull, changes on both sides, push and pull converge (fake ssh)', async (t) => {
   const h = twoHomes(t);
@@ -25,6 +25,13 @@ t.test('pull, changes on both sides, push and pull converge (fake ssh)', async (
   t.ok(existsSync(join(h.local, '.smd', 'laptop__Mail.db.txt')), 'client db-file');
   t.equal(readFileSync(join(h.local, '.smd', 'laptop__Mail.db.txt'), 'latin1'),
     readFileSync(join(h.remote, '.smd', 'laptop__Mail.db.txt'), 'latin1'), 'both db-files agree');
+  // Both db-files describe the tree, checked against hashes computed here (not by the product).
+  const dbsDescribe = (what: string): void => {
+    const want = expectedDbLines(h.remote, 'Mail');
+    t.same(dbFileLines(join(h.local, '.smd', 'laptop__Mail.db.txt')), want, `${what}: the client db-file lists the tree`);
+    t.same(dbFileLines(join(h.remote, '.smd', 'laptop__Mail.db.txt')), want, `${what}: the server db-file lists the tree`);
+  };
+  dbsDescribe('first pull');
 
   // Changes on the server: new, deleted, flagged, moved between folders.
   deliver(h.remote, 'Mail');
@@ -35,6 +42,7 @@ t.test('pull, changes on both sides, push and pull converge (fake ssh)', async (
   t.equal(second.status, 0, `second pull: ${second.stdout}`);
   t.match(second.stdout, /default: smd-client@localhost: TAGS: stats::new-mails\(1\), del-mails\(1\)/);
   t.same(treeObject(join(h.local, 'Mail')), treeObject(join(h.remote, 'Mail')));
+  dbsDescribe('second pull');
 
   // Changes here: deleted, flagged, a new message, pushed.
   unlinkSync(join(h.local, inbox[3]));
@@ -43,6 +51,7 @@ t.test('pull, changes on both sides, push and pull converge (fake ssh)', async (
   const push = await smd('smd-push', [], h.env);
   t.equal(push.status, 0, `push: ${push.stdout}`);
   t.same(treeObject(join(h.remote, 'Mail')), treeObject(join(h.local, 'Mail')), 'server has the local changes');
+  dbsDescribe('push');
 
   const again = await smd('smd-pull', ['-s'], h.env);
   t.equal(again.status, 0);

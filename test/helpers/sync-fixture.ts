@@ -4,7 +4,7 @@
  * (optionally dropping the connection, or failing once), and tree comparison.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { ROOT, tempDir } from './maildir-fixture.js';
@@ -43,14 +43,14 @@ export function deliver(home: string, folder: string, opts: { subject?: string; 
 
 /**
  * The messages of a Maildir tree: relative path (from `root`) → SHA-1 of the
- * content; tmp/ and non-message files are left out.
+ * content; tmp/ and non-message files are left out. A missing or unreadable
+ * root (or folder) throws: two missing trees must not compare equal.
  */
 export function tree(root: string): Map<string, string> {
+  if (!statSync(root).isDirectory()) throw new Error(`tree: ${root} is not a directory`);
   const out = new Map<string, string>();
   const walk = (dir: string, rel: string): void => {
-    let names: string[];
-    try { names = readdirSync(dir); } catch { return; }
-    for (const n of names.sort()) {
+    for (const n of readdirSync(dir).sort()) {
       const p = join(dir, n);
       const r = rel === '' ? n : `${rel}/${n}`;
       const st = statSync(p);
@@ -63,8 +63,46 @@ export function tree(root: string): Map<string, string> {
   return out;
 }
 
+/** `tree` as a plain object (for t.same); throws on a missing root like `tree`. */
 export function treeObject(root: string): Record<string, string> {
   return Object.fromEntries(tree(root));
+}
+
+/** Number of messages under `root`, 0 while it does not exist yet (for polling). */
+export function messageCount(root: string): number {
+  return existsSync(root) ? tree(root).size : 0;
+}
+
+/**
+ * An independent oracle for a db-file: the lines `<header sha1> <body sha1>
+ * <name>` of every message under `home/mailbox` (cur/ and new/), computed
+ * here from the files (header = up to and including the first empty line),
+ * sorted. db-files are compared to it as sorted sets (their order is the
+ * scan's business).
+ */
+export function expectedDbLines(home: string, mailbox: string): string[] {
+  const lines: string[] = [];
+  const sha = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
+  const walk = (dir: string, rel: string): void => {
+    for (const n of readdirSync(dir)) {
+      const p = join(dir, n);
+      const r = `${rel}/${n}`;
+      if (statSync(p).isDirectory()) { if (n !== 'tmp') walk(p, r); continue; }
+      const parent = rel.split('/').pop();
+      if (parent !== 'cur' && parent !== 'new') continue;
+      const data = readFileSync(p);
+      const cut = data.indexOf('\n\n');
+      if (cut < 0) continue;
+      lines.push(`${sha(data.subarray(0, cut + 2))} ${sha(data.subarray(cut + 2))} ${r}`);
+    }
+  };
+  walk(join(home, mailbox), mailbox);
+  return lines.sort();
+}
+
+/** The lines of a db-file, sorted (latin1). */
+export function dbFileLines(file: string): string[] {
+  return readFileSync(file, 'latin1').split('\n').filter((l) => l !== '').sort();
 }
 
 /** Files left in any tmp/ folder under root (a crashed write would leave them). */
