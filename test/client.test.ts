@@ -166,7 +166,7 @@ t.test('conflicts: ABORT, exit 3, TAGS, local files untouched', async (t) => {
     t.equal(r.status, 3, `${context}: exit 3`);
     t.match(r.stderr, new RegExp(`TAGS: error::context\\(${context}\\) probable-cause\\(concurrent-mailbox-edit\\) human-intervention\\(necessary\\) suggested-actions\\(.*${action.replace(/[()@]/g, '\\$&')}`), context);
     t.match(r.stderr, /^ERROR: /m);
-    t.ok(r.events.includes('ABORT'), `${context}: ABORT sent`);
+    t.ok(r.requests.includes('ABORT'), `${context}: ABORT sent`);
     t.notOk(r.requests.includes('COMMIT'));
     for (const k of Object.keys(before)) t.equal(tree(h)[k], before[k], `${context}: ${k} untouched`);
     t.same(tmpFiles(h), [], `${context}: no temp file`);
@@ -203,7 +203,7 @@ t.test('ERROR from mddiff', async (t) => {
   t.equal(r.status, 3);
   t.match(r.stderr, /ERROR: mddiff failed: Unable to open directory/);
   t.match(r.stderr, /TAGS: error::context\(mddiff\) probable-cause\(directory-disappeared\) human-intervention\(avoidable\) /);
-  t.ok(r.events.includes('ABORT'));
+  t.ok(r.requests.includes('ABORT'));
   r = await run(h, { diff: ['ERROR out of memory'] });
   t.equal(r.status, 3);
   t.match(r.stderr, /context\(mddiff\) probable-cause\(unknown\) human-intervention\(necessary\)/);
@@ -244,7 +244,7 @@ t.test('hostile or broken server: refused, nothing written', async (t) => {
     const r = await run(h, { diff: [`ADD ${name} ${EMPTY} ${EMPTY}`], files: new Map([[name, A]]) }, ['laptop', 'Mail']);
     t.equal(r.status, 6, `${name}: exit 6`);
     t.match(r.stderr, /TAGS: error::context\(receive-delta\) probable-cause\(hostile-or-broken-server\) human-intervention\(necessary\)/);
-    t.ok(r.events.includes('ABORT'), `${name}: ABORT`);
+    t.ok(r.requests.includes('ABORT'), `${name}: ABORT`);
     t.notOk(r.requests.some((q) => q.startsWith('GET')), `${name}: nothing fetched`);
     t.same(tree(join(h, '..'), h.split('/').pop()), before, `${name}: nothing written`);
     t.notOk(existsSync(`/tmp/abs${tag}`) || existsSync(join(h, '..', `x${tag}`)) || existsSync(join(h, '..', `y${tag}`)));
@@ -253,7 +253,7 @@ t.test('hostile or broken server: refused, nothing written', async (t) => {
   let r = await run(h, { diff: ['FROB Mail/cur/a'] });
   t.equal(r.status, 6, 'malformed diff line');
   t.match(r.stderr, /malformed diff line/);
-  t.ok(r.events.includes('ABORT'));
+  t.ok(r.requests.includes('ABORT'));
   r = await run(h, { diff: [addLine('Mail/cur/a', A)], end: false });
   t.equal(r.status, 6, 'EOF before END');
   t.match(r.stderr, /context\(receive-delta\) probable-cause\(network\) human-intervention\(avoidable\) suggested-actions\(retry\)/);
@@ -320,7 +320,7 @@ t.test('handshake failures', async (t) => {
   let r = await run(h, { db: sha1('something else\n'), diff: [addLine('Mail/cur/a', A)], files: new Map([['Mail/cur/a', A]]) });
   t.equal(r.status, 6, 'db mismatch');
   t.match(r.stderr, new RegExp(`context\\(handshake\\) probable-cause\\(db-mismatch\\) human-intervention\\(necessary\\) suggested-actions\\(run\\(rm "${DB(h)}"\\)\\)`));
-  t.ok(r.events.includes('ABORT'), 'ABORT sent (upstream sends none)');
+  t.ok(r.requests.includes('ABORT'), 'ABORT sent (upstream sends none)');
   t.notOk(existsSync(join(h, 'Mail')));
   r = await run(h, { protocol: 'protocol 1.3', diff: [] });
   t.equal(r.status, 6);
@@ -415,7 +415,7 @@ t.test('-l, db patch failure, --rename-only, --override-db, usage', async (t) =>
   t.equal(read(h, '.smd/laptop__Mail.db.txt'), '');
   r = await run(h, { diff: [], commit: { raw: Buffer.from('garbage') } });
   t.equal(r.status, 4, 'bad patch → exit 4');
-  t.ok(r.events.includes('ABORT'));
+  t.ok(r.requests.includes('ABORT'));
   t.equal(read(h, '.smd/laptop__Mail.db.txt'), '', 'db-file unchanged');
 
   const x = hashes(A);
@@ -445,5 +445,5 @@ t.test('a message that appears while its fetch is in flight is never overwritten
   t.match(r.stderr, /context\(mail-addition\) probable-cause\(concurrent-mailbox-edit\)/);
   t.equal(read(h, 'Mail/cur/race'), B, 'the local message is untouched');
   t.same(tmpFiles(h), []);
-  t.ok(r.events.includes('ABORT'));
+  t.ok(r.requests.includes('ABORT'));
 });

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 type TapTest = Test;
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, statSync, chmodSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, existsSync, statSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -219,13 +219,19 @@ t.test('lock', async (t) => {
   l.release();
   t.notOk(existsSync(path), 'released');
 
-  // a live process that is not an smd program: stale too
-  writeFileSync(path, `${process.ppid}\n`);
-  Lock.acquire(path, { programs: SYNC_LOCK_PROGRAMS, notice: () => {}, releaseAtExit: false }).release();
-
-  // garbage content: stale
-  writeFileSync(path, 'garbage\n');
-  Lock.acquire(path, { programs: SYNC_LOCK_PROGRAMS, notice: () => {}, releaseAtExit: false }).release();
+  // a live process that is not an smd program, or garbage content: stale too,
+  // taken over with the notice, the lock then holds our PID, release removes it
+  for (const [what, content] of [['a live non-smd process', `${process.ppid}\n`], ['garbage', 'garbage\n']]) {
+    writeFileSync(path, content);
+    const seen: string[] = [];
+    const taken = Lock.acquire(path, { programs: SYNC_LOCK_PROGRAMS, notice: (m) => seen.push(m), releaseAtExit: false });
+    t.same(seen, ['Found lockfile of a dead instance. Ignored.'], `${what}: stale, with the notice`);
+    t.equal(readFileSync(path, 'utf8'), `${process.pid}\n`, `${what}: the lock now holds our PID`);
+    t.equal(taken.pid, process.pid);
+    taken.release();
+    t.notOk(existsSync(path), `${what}: released`);
+    t.same(readdirSync(h).filter((f) => f.startsWith('lock.')), [], `${what}: no temporary or set-aside file left`);
+  }
 
   // a live holder named smd-pull: refused
   const bin = join(h, 'bin');

@@ -271,8 +271,13 @@ t.test('system ssh through a real sshd', async (t) => {
   const where = await run(spec, ['sh', '-c', 'printf "%s\\n" "$HOME" "$SMD_TEST_HOME" "$(command -v smd-server)"']);
   t.same(where.stdout.toString().split('\n').slice(0, 3), [sshd.remoteHome, sshd.remoteHome, join(sshd.remoteBin, 'smd-server')],
     'remote HOME and PATH come from the helper');
-  const wrapperCwd = readFileSync(join(sshd.remoteBin, 'smd-server'), 'utf8');
-  t.match(wrapperCwd, /cd "\$HOME"/);
+  // Remote programs start in the remote HOME (as upstream's login does), whatever the
+  // shell's cwd: a relative mailbox is found there. (Reading the wrapper would only check the helper.)
+  for (const d of ['cur', 'new', 'tmp']) mkdirSync(join(sshd.remoteHome, 'CwdProbe', d), { recursive: true });
+  const listed = await run(spec, ['sh', '-c', 'cd / && mddiff -l CwdProbe']);
+  t.equal(listed.exit.code, 0, listed.stderr);
+  t.same(listed.stdout.toString().split('\n').filter((l) => l !== '').sort(), ['CwdProbe/cur', 'CwdProbe/new'],
+    'a remote program resolves a relative mailbox against the remote HOME');
 
   // a refused connection: ssh's own failure is 255
   const refused = await run({ ...spec, command: [...command, '-o', 'Port=1'] }, ['true']);

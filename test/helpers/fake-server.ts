@@ -74,7 +74,11 @@ export interface Result {
   events: string[];
   /** Client handshake lines. */
   handshake: string[];
-  /** Request lines received after the handshake (GET/GETHEADER/COMMIT/DONE/ABORT). */
+  /**
+   * Request lines received after the handshake (GET/GETHEADER/COMMIT/DONE/ABORT),
+   * read until the client's EOF whatever the serving loop was doing: check what
+   * the client sent here (`events` only has what the loop got to, which depends on timing).
+   */
   requests: string[];
 }
 
