@@ -327,6 +327,18 @@ t.test('db-file patch', async (t) => {
     flipped[flipped.length - 3] ^= 0x55;
     bad.push(['flipped byte', flipped]);
     for (const [what, p] of bad) t.throws(() => applyDbPatchToBuffer(old, p), PatchError, what);
+    // The same lies through the file version, which is what the client runs:
+    // refused, no output, no temporary file, the old file untouched.
+    const d = tmp();
+    writeFileSync(join(d, 'db'), old);
+    for (const [what, p] of bad) {
+      t.throws(() => applyDbPatch(join(d, 'db'), p, join(d, 'db.new')), PatchError, `file: ${what}`);
+      t.same(readdirSync(d), ['db'], `file: ${what}: nothing written`);
+    }
+    t.ok(readFileSync(join(d, 'db')).equals(old), 'file: the old db-file is untouched');
+    t.throws(() => applyDbPatch(join(d, 'db'), bad.find(([w]) => w === 'bad target hash')![1], join(d, 'db.new')), /the patched db-file has SHA-1 [0-9a-f]{40} \(\d+ bytes\), the patch promised/);
+    const res = applyDbPatch(join(d, 'db'), good, join(d, 'db'));
+    t.same(res, { sha1: sha1(neu), bytes: neu.length }, 'file: the good patch applies');
     t.ok(isEmptyPatch(EMPTY_PATCH) && !isEmptyPatch(good));
     t.throws(() => applyDbPatchToBuffer(old, EMPTY_PATCH), /dry-run/);
     t.throws(() => applyDbPatchToBuffer(old, Buffer.from([0xd6, 0xc3, 0xc4, 0])), /xdelta3/);
