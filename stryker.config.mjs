@@ -1,0 +1,49 @@
+// Mutation testing of the pure core (`npm run mutation`; slow, never in CI).
+// See TESTING.md for how to read and update the scores.
+//
+// - Sandbox with its own node_modules: the tests import the workspace
+//   packages by name, and the checkout's node_modules/@smd links lead back
+//   to the checkout's (unmutated) packages; scripts/mutation-sandbox.mjs (the
+//   build command) links @smd/* to the sandbox packages instead and runs
+//   `tsc -b` on the mutated sources.
+// - No TypeScript checker: @stryker-mutator/typescript-checker needs the
+//   TypeScript compiler API, which TypeScript 7 (ours) no longer has; mutants
+//   that do not type-check run anyway and are killed or survive on behaviour.
+// - The tap runner runs each test file as `node --import=tsx FILE`, and with
+//   perTest coverage only the files that reach a mutant are run for it.
+const scope = process.env.SMD_MUTATE ? process.env.SMD_MUTATE.split(',') : [
+  'packages/snapshot/src/diff.ts',
+  'packages/snapshot/src/dbfile.ts',
+  'packages/client/src/policy.ts',
+  'packages/client/src/names.ts',
+  'packages/protocol/src/wire.ts',
+  'packages/protocol/src/patch.ts',
+  'packages/protocol/src/handshake.ts',
+];
+
+export default {
+  packageManager: 'npm',
+  plugins: ['@stryker-mutator/tap-runner'],
+  testRunner: 'tap',
+  tap: {
+    testFiles: ['test/protocol.test.ts', 'test/snapshot.test.ts', 'test/client-policy.test.ts'],
+    nodeArgs: ['--import=tsx'],
+    forceBail: true,
+  },
+  buildCommand: 'node scripts/mutation-sandbox.mjs',
+  symlinkNodeModules: false,
+  ignorePatterns: ['bench/out', 'reports', '.tap', 'tmp'],
+  mutate: scope,
+  coverageAnalysis: 'perTest',
+  incremental: true,
+  incrementalFile: 'reports/mutation/stryker-incremental.json',
+  concurrency: 2,
+  timeoutMS: 20000,
+  timeoutFactor: 2,
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/index.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  clearTextReporter: { allowColor: false, logTests: false, reportMutants: false, reportScoreTable: true },
+  thresholds: { high: 90, low: 85, break: null },
+  tempDirName: '.stryker-tmp',
+};
