@@ -1,6 +1,8 @@
 /** The pure smd-client policy (upstream spec 5.4), row by row, plus the name checks. */
 import t from 'tap';
-import { decide, ABSENT, message, type LocalState, type Decision, refuseName, checkMailboxRoot, renameOnlyScript, upstreamTmpName } from '@smd/client';
+import {
+  decide, ABSENT, message, type LocalState, type Decision, refuseName, refuseCommand, checkMailboxRoot, folderOf, dirOf, baseOf, renameOnlyScript, upstreamTmpName,
+} from '@smd/client';
 import { parseCommand } from '@smd/snapshot';
 
 const H = 'a'.repeat(40);
@@ -109,6 +111,48 @@ t.test('names from the server', async (t) => {
   t.same(checkMailboxRoot('Mail/'), { ok: true, root: 'Mail' });
   t.same(checkMailboxRoot('a/../b'), { ok: false, reason: 'bad' });
   t.equal(upstreamTmpName('Mail/.x/cur/a:2,S'), 'Mail/.x/tmp/a:2,S');
+});
+
+t.test('names from the server: each refusal says why; commands; folder helpers', async (t) => {
+  const roots = ['Mail', 'Other/box'];
+  const why: Array<[string, string]> = [
+    ['', 'empty name'],
+    ['Mail/cur/a\0b', 'NUL, CR or LF in the name'],
+    ['Mail/cur/a\rb', 'NUL, CR or LF in the name'],
+    ['Mail/cur/a\nb', 'NUL, CR or LF in the name'],
+    ['/Mail/cur/x', 'absolute name'],
+    ['Mail//cur/x', 'empty path component'],
+    ['Mail/cur/', 'empty path component'],
+    ['Mail/./cur/x', '"." path component'],
+    ['Mail/cur/..', '".." path component'],
+    ['../Mail/cur/x', '".." path component'],
+    ['cur/x', 'not in a Maildir folder'],
+    ['Mail/tmp/x', 'not in a cur/ or new/ directory'],
+    ['Mail/x/y', 'not in a cur/ or new/ directory'],
+    ['Mailbox/cur/x', 'outside the mailboxes given on the command line'],
+    ['Other/cur/x', 'outside the mailboxes given on the command line'],
+  ];
+  for (const [name, reason] of why) t.equal(refuseName(name, roots), reason, JSON.stringify(name));
+  t.equal(refuseName('Mail/new/x', roots), null, 'new/ is fine');
+  t.equal(refuseName('Other/box/cur/x', roots), null, 'a root with a slash');
+  t.equal(refuseName('a/cur/x', ['a']), null, 'the shortest Maildir name');
+
+  const move = parseCommand(`MOVE Mail/cur/a ${H} ${B} TO ../evil/cur/a`);
+  t.same(refuseCommand(move, roots), { name: '../evil/cur/a', reason: '".." path component' }, 'the target of a MOVE is checked');
+  t.same(refuseCommand(parseCommand(`COPY /etc/cur/x ${H} ${B} TO Mail/cur/a`), roots), { name: '/etc/cur/x', reason: 'absolute name' }, 'the source too');
+  t.equal(refuseCommand(parseCommand(`COPY Mail/cur/x ${H} ${B} TO Mail/new/y`), roots), null);
+  t.equal(refuseCommand(parseCommand('ERROR whatever'), roots), null, 'an ERROR names nothing');
+
+  t.equal(folderOf('Mail/.Foo/cur/x'), 'Mail/.Foo');
+  t.equal(folderOf('a/new/x'), 'a');
+  t.equal(dirOf('Mail/.Foo/cur/x'), 'Mail/.Foo/cur');
+  t.equal(baseOf('Mail/.Foo/cur/x:2,S'), 'x:2,S');
+
+  t.same(checkMailboxRoot('Mail'), { ok: true, root: 'Mail' });
+  t.same(checkMailboxRoot('Mail/Sub//'), { ok: false, reason: 'bad' }, 'only one trailing slash is removed');
+  for (const bad of ['', '/', 'a//b', './Mail', 'Mail/.', '..', 'Ma\nil', 'Ma\ril', 'Ma\0il']) {
+    t.same(checkMailboxRoot(bad), bad.startsWith('/') ? { ok: false, reason: 'absolute' } : { ok: false, reason: 'bad' }, JSON.stringify(bad));
+  }
 });
 
 t.test('rename-only script', async (t) => {
