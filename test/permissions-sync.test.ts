@@ -232,8 +232,7 @@ t.test('client-side permission failures', async (t) => {
     const r = await pushAs(h);
     chmodSync(cur, 0o755);
     t.equal(r.status, 1, 'the run fails');
-    // The remote client runs in the remote HOME and names the file relative to it.
-    expectPlacementFailure(t, r.stdout + r.stderr, cur, m);
+    expectPlacementFailure(t, r.stdout + r.stderr, cur, join(h.remote, m));
     t.notOk(existsSync(join(h.remote, m)), 'not placed');
     t.same(tmpFiles(join(h.remote, 'Mail')), [], 'no temp file left');
     t.equal((await pushAs(h)).status, 0, 'writable again: converges');

@@ -157,7 +157,7 @@ t.test('smd-server as an unprivileged user', async (t) => {
     const e = await s.exit;
     t.equal(e.code, 5, 'client ABORT');
     // Logged as INFO only: the client skips it and says so (WARNING ... skipped).
-    t.match(e.stderr, /^INFO: Not sending Mail\/cur\/c:2,S: cannot open Mail\/cur\/c:2,S: EACCES \(changed by a mail program since the scan: the next run takes it\)$/m);
+    t.ok(e.stderr.includes(`INFO: Not sending Mail/cur/c:2,S: cannot open ${dir}/Mail/cur/c:2,S: EACCES (changed by a mail program since the scan: the next run takes it)\n`), e.stderr);
     t.notMatch(e.stderr, NO_STACK);
   });
 
