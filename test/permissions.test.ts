@@ -156,8 +156,8 @@ t.test('smd-server as an unprivileged user', async (t) => {
     s.child.stdin!.end();
     const e = await s.exit;
     t.equal(e.code, 5, 'client ABORT');
-    // Logged as INFO only: the client skips it and says so (WARNING ... skipped).
-    t.ok(e.stderr.includes(`INFO: Not sending Mail/cur/c:2,S: cannot open ${dir}/Mail/cur/c:2,S: EACCES (changed by a mail program since the scan: the next run takes it)\n`), e.stderr);
+    // Not a mail program at work: a WARNING (shown by smd-pull/push on success too), with the reason.
+    t.ok(e.stderr.includes(`WARNING: Not sending Mail/cur/c:2,S: cannot open ${dir}/Mail/cur/c:2,S: Permission denied; it is left out until this is fixed\n`), e.stderr);
     t.notMatch(e.stderr, NO_STACK);
   });
 

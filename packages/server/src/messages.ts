@@ -1,12 +1,18 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { fsPath, MessageHasher, type ByteString } from '@smd/maildir';
+import { describeFsError, fsPath, MessageHasher, toUtf8, type ByteString } from '@smd/maildir';
 
 /** What a request asks for: the whole file, its header, or its body. */
 export type Part = 'whole' | 'header' | 'body';
 
-/** Why a message cannot be served; the session answers ABORT and goes on. */
+/**
+ * Why a message cannot be served; the session answers ABORT and goes on.
+ * `gone`: it vanished (a mail program renamed or deleted it since the scan),
+ * which is normal life; anything else (permissions, not a regular file) is
+ * something the user must hear about.
+ */
 export class ServeRefusal extends Error {
   override name = 'ServeRefusal';
+  constructor(message: string, readonly gone = false) { super(message); }
 }
 
 /** Messages up to this size are read whole before the reply starts (so the announced size is certain). */
@@ -26,11 +32,12 @@ export class OpenMessage {
     try {
       fd = openSync(fsPath(name), constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (e) {
-      throw new ServeRefusal(`cannot open ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new ServeRefusal(`cannot open ${toUtf8(name)}: ${code === 'ELOOP' ? 'it is a symbolic link' : describeFsError(e)}`, code === 'ENOENT' || code === 'ENOTDIR');
     }
     try {
       const st = fstatSync(fd);
-      if (!st.isFile()) throw new ServeRefusal(`${name} is not a regular file`);
+      if (!st.isFile()) throw new ServeRefusal(`${toUtf8(name)} is not a regular file`);
       let data: Buffer | null = null;
       if (st.size <= WHOLE_READ_LIMIT) {
         data = Buffer.allocUnsafe(st.size);
@@ -45,7 +52,7 @@ export class OpenMessage {
       const total = data ? data.length : st.size;
       if (part === 'whole') return new OpenMessage(fd, 0, total, data);
       const headerLength = data ? headerLengthOf([data]) : headerLengthOf(readPieces(fd, 0, total));
-      if (headerLength < 0) throw new ServeRefusal(`${name} has no header (no empty line)`);
+      if (headerLength < 0) throw new ServeRefusal(`${toUtf8(name)} has no header (no empty line): it was changed since the scan`, true);
       return part === 'header'
         ? new OpenMessage(fd, 0, headerLength, data)
         : new OpenMessage(fd, headerLength, total - headerLength, data);

@@ -182,7 +182,7 @@ async function serve(name: ByteString, part: Part, result: ScanResult, roots: Ma
     // Read where the name resolves under the roots (never through a link that leads out), without following the file itself.
     const slash = name.lastIndexOf('/');
     const dir = roots.resolveDir(name.slice(0, slash), false);
-    if (dir === null) throw new ServeRefusal(`${toUtf8(name)}: its folder is gone`);
+    if (dir === null) throw new ServeRefusal(`${toUtf8(name)}: its folder is gone`, true);
     msg = OpenMessage.open(`${dir.real}${name.slice(slash)}`, part);
   } catch (e) {
     if (e instanceof PathRefusal) {
@@ -192,7 +192,8 @@ async function serve(name: ByteString, part: Part, result: ScanResult, roots: Ma
     }
     if (!(e instanceof ServeRefusal)) throw e;
     // Usually a mail program renamed or deleted it since the scan: the client skips it, the next run takes it.
-    log.info(`Not sending ${toUtf8(name)}: ${e.message} (changed by a mail program since the scan: the next run takes it)`);
+    if (e.gone) log.info(`Not sending ${toUtf8(name)}: ${e.message} (changed by a mail program since the scan: the next run takes it)`);
+    else log.warn(`Not sending ${toUtf8(name)}: ${e.message}; it is left out until this is fixed`);
     await writer.line('ABORT');
     return false;
   }
