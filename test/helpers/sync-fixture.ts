@@ -161,7 +161,9 @@ if [ -n "$FAKE_SSH_FAIL_ONCE" ] && [ ! -e "$FAKE_SSH_FAIL_ONCE" ]; then
   exit 255
 fi
 if [ -n "$FAKE_SSH_MAX_BYTES" ]; then
-  HOME="${remote}" sh -c "$*" | head -c "$FAKE_SSH_MAX_BYTES"
+  # head buffers its stdout (stdio) when it is not a terminal: unbuffered, or
+  # the first lines of a listen-first handshake wait in it forever.
+  HOME="${remote}" sh -c "$*" | stdbuf -o0 head -c "$FAKE_SSH_MAX_BYTES"
   exit 255
 fi
 HOME="${remote}" exec sh -c "$*"
