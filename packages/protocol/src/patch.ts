@@ -35,13 +35,13 @@
  *     since the pairs of a block are a permutation) when it is bigger;
  *  5. unpaired old lines are deleted, unpaired new lines inserted.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
-import { dirname } from 'node:path';
 import { type InflateRaw, createInflateRaw, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import type FastDiff from 'fast-diff';
+import { AtomicFileWriter } from '@smd/maildir';
 import { h64Raw } from './fingerprint.js';
 
 /** First line of every (non-empty) patch. */
@@ -672,29 +672,6 @@ class MemorySink implements Sink {
   write(b: Uint8Array): void { this.parts.push(Buffer.from(b)); }
 }
 
-/** The result, written to a temporary file in blocks. */
-class FileSink implements Sink {
-  private readonly block = Buffer.allocUnsafe(BLOCK);
-  private used = 0;
-  constructor(private readonly fd: number) {}
-
-  write(b: Uint8Array): void {
-    if (this.used + b.length > BLOCK) this.flush();
-    if (b.length >= BLOCK) { writeAll(this.fd, b); return; }
-    this.block.set(b, this.used);
-    this.used += b.length;
-  }
-
-  flush(): void {
-    writeAll(this.fd, this.block.subarray(0, this.used));
-    this.used = 0;
-  }
-}
-
-function writeAll(fd: number, b: Uint8Array): void {
-  for (let off = 0; off < b.length;) off += writeSync(fd, b, off, b.length - off);
-}
-
 /**
  * Runs the ops of a patch as their bytes arrive (push parser): `feed` any
  * pieces, then `finish`. Throws PatchError at the first bad op.
@@ -888,50 +865,38 @@ export function applyDbPatchToBuffer(old: Buffer, patch: Buffer, opts: DbPatchOp
 }
 
 /**
- * The old db-file and the temporary file the result is written to, next to
- * `outPath`: `<outPath>.tmp.<pid>.<random>`, the name of every atomic write
- * of the project, so that a later run removes one a killed run left
- * (removeStaleTemps in @smd/maildir).
+ * The old db-file and the writer of the result (an AtomicFileWriter of
+ * `outPath`, which also removes the temporary files a killed run left).
  */
 class PatchFiles {
   readonly old: OldFile;
-  readonly out: FileSink;
-  private readonly tmp: string;
-  private fd: number;
+  readonly out: AtomicFileWriter;
   private committed = false;
 
-  constructor(oldDbPath: string, private readonly outPath: string) {
+  constructor(oldDbPath: string, outPath: string) {
     let oldFd: number;
     try { oldFd = openSync(oldDbPath, 'r'); } catch (e) {
       throw new PatchError(`cannot read the db-file ${oldDbPath} to patch: ${(e as Error).message}`);
     }
     try {
       this.old = new OldFile(oldFd, oldDbPath);
-      this.tmp = `${outPath}.tmp.${process.pid}.${randomBytes(3).toString('hex')}`;
-      this.fd = openSync(this.tmp, 'wx', 0o600);
+      this.out = new AtomicFileWriter(outPath, 0o600);
     } catch (e) {
       closeSync(oldFd);
       throw e;
     }
-    this.out = new FileSink(this.fd);
   }
 
   /** fsync, rename into place, fsync the directory. */
   commit(): void {
-    this.out.flush();
-    fsyncSync(this.fd);
-    closeSync(this.fd);
-    this.fd = -1;
-    renameSync(this.tmp, this.outPath);
+    this.out.commit();
     this.committed = true;
-    fsyncDir(dirname(this.outPath));
   }
 
   /** Always, last: closes everything; an uncommitted result is removed. */
   close(): void {
     this.old.close();
-    if (this.fd >= 0) { try { closeSync(this.fd); } catch { /* already closed */ } this.fd = -1; }
-    if (!this.committed) { try { unlinkSync(this.tmp); } catch { /* not there */ } }
+    if (!this.committed) this.out.abort();
   }
 }
 
@@ -1041,8 +1006,3 @@ class BoundedInflater {
   }
 }
 
-function fsyncDir(dir: string): void {
-  let fd: number;
-  try { fd = openSync(dir, 'r'); } catch { return; }
-  try { fsyncSync(fd); } catch { /* some file systems refuse */ } finally { closeSync(fd); }
-}
