@@ -69,6 +69,8 @@ export function pairHomes(t: { teardown(fn: () => void): void }): Pair {
   maildir(server, 'Mail');
   maildir(client, 'Mail');
   maildir(elsewhere, 'F');
+  // The state dirs exist, as after any first run: creating them is no change outside.
+  for (const h of [server, client]) mkdirSync(join(h, '.smd'), { recursive: true, mode: 0o700 });
   seq += 1;
   const secret = `SECRET-${process.pid}-${seq}-${Math.random().toString(36).slice(2)}`;
   const secretFile = put(elsewhere, 'F/cur/secret:2,S', message('secret', `${secret}\n`));
@@ -76,8 +78,14 @@ export function pairHomes(t: { teardown(fn: () => void): void }): Pair {
   return { base, server, client, elsewhere, secret, secretFile };
 }
 
-/** Every entry under `root`, without following symlinks: `d`, `f <sha1> <mode>`, `l <target>`. */
-export function snapshot(root: string): Map<string, string> {
+/**
+ * Every entry under `root`, without following symlinks: `d <mtime>`,
+ * `f <sha1> <mode>`, `l <target>`. A directory's mtime changes when an entry
+ * is created or removed in it, so even a temporary file written and renamed
+ * away shows (`dirTimes: false` leaves it out).
+ */
+export function snapshot(root: string, opts: { dirTimes?: boolean } = {}): Map<string, string> {
+  const dirTimes = opts.dirTimes ?? true;
   const out = new Map<string, string>();
   const walk = (dir: string): void => {
     for (const n of readdirSync(dir).sort()) {
@@ -85,7 +93,7 @@ export function snapshot(root: string): Map<string, string> {
       const st = lstatSync(p);
       const rel = relative(root, p);
       if (st.isSymbolicLink()) out.set(rel, `l ${readlinkSync(p)}`);
-      else if (st.isDirectory()) { out.set(rel, 'd'); walk(p); } else out.set(rel, `f ${sha1(readFileSync(p))} ${(st.mode & 0o7777).toString(8)}`);
+      else if (st.isDirectory()) { out.set(rel, dirTimes ? `d ${st.mtimeMs}` : 'd'); walk(p); } else out.set(rel, `f ${sha1(readFileSync(p))} ${(st.mode & 0o7777).toString(8)}`);
     }
   };
   walk(root);

@@ -190,6 +190,8 @@ export async function relay(o: RelayOptions): Promise<RelayResult> {
   });
   const serverExit = exited(server);
   const clientExit = exited(client);
+  server.on('exit', (code, signal) => log.push(`server exited ${code ?? signal}`));
+  client.on('exit', (code, signal) => log.push(`client exited ${code ?? signal}`));
 
   // Writes to one program are chained, so that hooks of both directions keep their order.
   let toClientChain = Promise.resolve();
