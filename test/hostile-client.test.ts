@@ -67,7 +67,6 @@ const lyingNames = (p: Pair): string[] => [
   DB,
   'Mail/cur',
   'Mail/cur/not-there:2,S',
-  '',
 ];
 const everyPart = (names: string[]): string[] => names.flatMap((n) => [`GET ${n}`, `GETHEADER ${n}`, `GETBODY ${n}`]);
 
@@ -228,7 +227,7 @@ cases.push({
 });
 cases.push({
   title: 'a flood of SKIP lines: refused as invalid, not obeyed',
-  onClient: injectBeforeFirstGet(() => Array.from({ length: 20 }, () => 'SKIP Mail/cur/real0:2,S')),
+  onClient: injectBeforeFirstGet(() => Array.from({ length: 20 }, (_, i) => `SKIP Mail/cur/x${i}:2,S`)),
   code: 6, cause: /SKIP|Invalid command/,
 });
 cases.push({

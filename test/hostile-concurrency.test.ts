@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import { join } from 'node:path';
 import { deliver, remoteConfig, smd, twoHomes, writeConfig } from './helpers/sync-fixture.js';
 import { relay } from './helpers/relay.js';
+import { PLAIN_NODE } from './helpers/plain-node.js';
 import { dbLines, expectedDb, message, messages, pairHomes, put, stackTraceIn } from './helpers/hostile-fixture.js';
 
 /** A mail program on one Maildir: delivers, reads (new/ -> cur/:2,S) and flags (renames in cur/). */
@@ -92,6 +93,7 @@ function idsIn(root: string): Map<string, number> {
 
 t.test('mail programs on both sides during pulls and pushes: every run succeeds, nothing is lost', async (t) => {
   const h = twoHomes(t);
+  h.env = { ...h.env, ...PLAIN_NODE };
   writeConfig(h.local, 'default', remoteConfig());
   const remote = new MailProgram(join(h.remote, 'Mail'), 'srv', 7);
   const local = new MailProgram(join(h.local, 'Mail'), 'cli', 11);

@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { WireReader } from '@smd/protocol';
 import { BIN } from './sync-fixture.js';
+import { PLAIN_NODE } from './plain-node.js';
 
 /** What can be sent: a line (latin1, without its LF), a chunk (header + body), or raw bytes. */
 export type Item = { line: string } | { chunk: Buffer | string } | { raw: Buffer | string };
@@ -141,7 +142,7 @@ async function write(to: Writable, b: Buffer): Promise<void> {
 }
 
 function start(name: 'smd-server' | 'smd-client', p: Program): ChildProcess {
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...p.env, HOME: p.home };
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...p.env, HOME: p.home, ...PLAIN_NODE };
   const child = spawn(process.execPath, [join(BIN, name), ...p.args], { cwd: p.home, env, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin!.on('error', () => { /* EPIPE: the program is gone */ });
   return child;
