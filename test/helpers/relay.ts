@@ -141,10 +141,18 @@ async function write(to: Writable, b: Buffer): Promise<void> {
   });
 }
 
+/** Programs still running: killed if this test process ends first (a timed-out test must not leave them behind). */
+const running = new Set<ChildProcess>();
+const killRunning = (): void => { for (const c of running) c.kill('SIGKILL'); };
+process.on('exit', killRunning);
+process.once('SIGTERM', () => { killRunning(); process.kill(process.pid, 'SIGTERM'); });
+
 function start(name: 'smd-server' | 'smd-client', p: Program): ChildProcess {
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...p.env, HOME: p.home, ...PLAIN_NODE };
   const child = spawn(process.execPath, [join(BIN, name), ...p.args], { cwd: p.home, env, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin!.on('error', () => { /* EPIPE: the program is gone */ });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   return child;
 }
 
