@@ -10,7 +10,7 @@
  * between its scan and the client's GET.
  */
 import t from 'tap';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deliver, remoteConfig, smd, twoHomes, writeConfig } from './helpers/sync-fixture.js';
 import { relay } from './helpers/relay.js';
@@ -161,4 +161,30 @@ t.test('a message renamed on the server between its scan and its GET: skipped, t
   t.equal(again.client.code, 0, 'the next run succeeds');
   t.same(messages(p.client), messages(p.server), 'and picks X up under its new name');
   t.same(dbLines(db), expectedDb(p.server), 'the db-file describes the tree');
+});
+
+t.test('overlapping runs: the working directory of a running client is removed; the client ends instead of spinning', async (t) => {
+  // What a second smd-pull does to the first one's client when the lock was removed by hand: it resets
+  // ~/.smd/workarea, the client's working directory. Node's mkdirSync(relative, { recursive: true }) then
+  // loops for ever on ENOENT (mkdir("Mail") / mkdir("Mail/cur"), 100% CPU) and, being synchronous, the
+  // client never sees its input end either.
+  const p = pairHomes(t);
+  for (let i = 0; i < 3; i++) put(p.server, `Mail/.B/cur/b${i}:2,S`, message(`b${i}`));
+  const ARGS = ['laptop', 'Mail'];
+  let removed = false;
+  const r = await relay({
+    server: { home: p.server, args: ARGS },
+    client: { home: p.client, args: ARGS },
+    timeoutMs: 30_000,
+    onServer: (f) => {
+      if (!removed && f.phase === 'diff' && f.line.startsWith('ADD Mail/.B/')) { removed = true; rmSync(p.client, { recursive: true, force: true }); }
+      return undefined;
+    },
+  });
+  const o = { todo: 'issue 8 section 5: a client whose working directory was removed spins in mkdirSync (packages/client/src/local.ts)' };
+  t.ok(removed, 'the client\'s working directory was removed mid-run');
+  t.notOk(r.hung, `the client ends by itself: ${r.log.slice(-4).join(' | ')}`, o);
+  t.not(r.client.code, 0, 'and fails', o);
+  t.match(r.client.stderr, /^ERROR: /m, 'with an ERROR line', o);
+  t.equal(stackTraceIn(r.client.stderr), null, 'no stack trace', o);
 });
