@@ -504,9 +504,10 @@ export function maxOpsBytes(oldSize: number, size: number): number {
 export interface DbPatchOptions {
   /**
    * The largest result the caller can expect (default and at most
-   * MAX_DB_FILE). A client knows it from the diff it received: its db-file
-   * plus at most one line per command. A patch announcing more is refused
-   * before anything is written, which bounds the disk a forged patch can fill.
+   * MAX_DB_FILE). A client can bound it by its db-file plus what the server
+   * sent (every new line comes from a diff line). A patch announcing more
+   * is refused before anything is written, which bounds the disk a forged
+   * patch can fill.
    */
   readonly maxSize?: number;
 }
