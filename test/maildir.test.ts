@@ -1,11 +1,11 @@
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync, chmodSync, readFileSync, opendirSync, statSync, utimesSync, rmSync, type Dirent } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync, chmodSync, readFileSync, readdirSync, opendirSync, statSync, utimesSync, rmSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   fnmatch, walkMaildir, walkMaildirFolders, walkMailFolders, readMessageFile, MaildirWalkError, encodeName, decodeName, decodeArgument,
-  writeFileAtomic, fsyncDir, hashMessage, EMPTY_SHA1, findRenamed, HashPool, listDirectoryStat, prefetchMailFolders,
+  writeFileAtomic, fsyncDir, AtomicFileWriter, removeStaleTemps, isProcessRunning, hashMessage, EMPTY_SHA1, findRenamed, HashPool, listDirectoryStat, prefetchMailFolders,
 } from '@smd/maildir';
 import { nativeLister, nativeFolderQueue, type NativeListing } from '@smd/native';
 import { tempDir, makeMaildir, writeMessage, bpath, sha1, ROOT } from './helpers/maildir-fixture.js';
@@ -320,4 +320,39 @@ t.test('the native folder queue lists ahead and hands each folder out once, in a
   mkdirSync(join(d, 'Mail/.C/cur'), { recursive: true });
   t.same(plain(lazy.list(join(d, 'Mail/.C/cur'))), { names: [], kinds: [], stats: [] }, 'a folder made since is listed on the spot');
   lazy.close();
+});
+
+t.test('stale temporary files of killed writers are removed, nothing else', async (t) => {
+  const d = tempDir(t);
+  const db = join(d, 'laptop__Mail.db.txt');
+  // A pid that surely does not run any more: a child that exited.
+  const dead = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim();
+  const live = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.teardown(() => { live.kill('SIGKILL'); });
+  const sentinel = join(d, 'sentinel');
+  writeFileSync(sentinel, 'keep me');
+  const files: Record<string, 'removed' | 'kept'> = {
+    [`laptop__Mail.db.txt.new.tmp.${dead}.abc123`]: 'removed',
+    [`laptop__Mail.db.txt.new.tmp.${live.pid}.abc123`]: 'kept', // its writer still runs
+    [`laptop__Mail.db.txt.new.tmp.${process.pid}.zz9`]: 'kept', // ours
+    [`other__Mail.db.txt.new.tmp.${dead}.abc123`]: 'kept', // another db-file's: its own writer cleans it
+    [`laptop__Mail.db.txt.new.${dead}.tmp`]: 'kept', // not the pattern
+    [`laptop__Mail.db.txt.new.tmp.${dead}.ABC`]: 'kept',
+    [`laptop__Mail.db.txt.new.tmp.${dead}.abc123.x`]: 'kept',
+  };
+  for (const n of Object.keys(files)) writeFileSync(join(d, n), 'x'.repeat(1000));
+  symlinkSync(sentinel, join(d, `laptop__Mail.db.txt.new.tmp.${dead}.link1`));
+  mkdirSync(join(d, `laptop__Mail.db.txt.new.tmp.${dead}.dir1`));
+  const w = new AtomicFileWriter(`${db}.new`);
+  w.write('line\n');
+  w.commit();
+  const left = new Set(readdirSync(d));
+  for (const [n, fate] of Object.entries(files)) t.equal(left.has(n) ? 'kept' : 'removed', fate, `${n}: ${fate}`);
+  t.ok(left.has(`laptop__Mail.db.txt.new.tmp.${dead}.link1`) && left.has(`laptop__Mail.db.txt.new.tmp.${dead}.dir1`), 'a symlink or directory is never removed');
+  t.equal(readFileSync(sentinel, 'utf8'), 'keep me');
+  t.equal(readFileSync(`${db}.new`, 'utf8'), 'line\n', 'the write itself');
+  // The function on its own, for the other writers of a path (the db-file patch uses an AtomicFileWriter too).
+  writeFileSync(join(d, `laptop__Mail.db.txt.tmp.${dead}.q1`), 'x');
+  t.same(removeStaleTemps(db), [`laptop__Mail.db.txt.tmp.${dead}.q1`]);
+  t.ok(isProcessRunning(process.pid) && isProcessRunning(live.pid!) && !isProcessRunning(Number(dead)));
 });

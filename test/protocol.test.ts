@@ -1,16 +1,19 @@
 import t, { type Test } from 'tap';
-import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import {
   WireReader, WireWriter, ProtocolError, MAX_LINE, PROTOCOL_VERSION,
   decideHandshake, sendHandshake, receiveHandshake, TaggedError,
-  createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchToBuffer, parseDbPatch,
-  PatchError, EMPTY_PATCH, isEmptyPatch, PATCH_MAGIC, REORDER_FASTDIFF_MAX,
+  createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchStream, applyDbPatchToBuffer, parseDbPatch,
+  MAX_DB_FILE, maxOpsBytes, PatchError, EMPTY_PATCH, isEmptyPatch, PATCH_MAGIC, REORDER_FASTDIFF_MAX,
 } from '@smd/protocol';
 
+const ROOT = resolve(import.meta.dirname, '..');
 const dirs: string[] = [];
 t.teardown(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 const tmp = (): string => { const d = mkdtempSync(join(tmpdir(), 'smd-protocol-')); dirs.push(d); return d; };
@@ -19,6 +22,18 @@ const sha1 = (b: Buffer | string): string => createHash('sha1').update(typeof b 
 /** An async iterable yielding the given pieces (latin1 strings or Buffers). */
 async function* pieces(...ps: (string | Buffer)[]): AsyncGenerator<Buffer> {
   for (const p of ps) yield typeof p === 'string' ? Buffer.from(p, 'latin1') : p;
+}
+
+/** An async iterable over the pieces of several lists, in order. */
+async function* concat(...lists: Buffer[][]): AsyncGenerator<Buffer> {
+  for (const l of lists) for (const p of l) yield p;
+}
+
+/** `b` cut into pieces of `n` bytes. */
+function splitEvery(b: Buffer, n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < b.length; i += n) out.push(b.subarray(i, i + n));
+  return out;
 }
 
 async function readAll(r: WireReader, n: number): Promise<Buffer> {
@@ -326,21 +341,151 @@ t.test('db-file patch', async (t) => {
     const flipped = Buffer.from(good);
     flipped[flipped.length - 3] ^= 0x55;
     bad.push(['flipped byte', flipped]);
-    for (const [what, p] of bad) t.throws(() => applyDbPatchToBuffer(old, p), PatchError, what);
-    // The same lies through the file version, which is what the client runs:
+    // The same refusals on every applier: in memory, file, and stream (the client's path):
     // refused, no output, no temporary file, the old file untouched.
     const d = tmp();
     writeFileSync(join(d, 'db'), old);
     for (const [what, p] of bad) {
+      t.throws(() => applyDbPatchToBuffer(old, p), PatchError, `${what} (buffer)`);
       t.throws(() => applyDbPatch(join(d, 'db'), p, join(d, 'db.new')), PatchError, `file: ${what}`);
-      t.same(readdirSync(d), ['db'], `file: ${what}: nothing written`);
+      await t.rejects(applyDbPatchStream(join(d, 'db'), concat(splitEvery(p, 7)), join(d, 'db.new')), PatchError, `stream: ${what}`);
+      t.same(readdirSync(d), ['db'], `${what}: nothing written`);
     }
-    t.ok(readFileSync(join(d, 'db')).equals(old), 'file: the old db-file is untouched');
-    t.throws(() => applyDbPatch(join(d, 'db'), bad.find(([w]) => w === 'bad target hash')![1], join(d, 'db.new')), /the patched db-file has SHA-1 [0-9a-f]{40} \(\d+ bytes\), the patch promised/);
+    t.ok(readFileSync(join(d, 'db')).equals(old), 'the old db-file is untouched');
+    const lie = bad.find(([w]) => w === 'bad target hash')![1];
+    const promised = /the patched db-file has SHA-1 [0-9a-f]{40} \(\d+ bytes\), the patch promised/;
+    t.throws(() => applyDbPatch(join(d, 'db'), lie, join(d, 'db.new')), promised);
+    await t.rejects(applyDbPatchStream(join(d, 'db'), concat([lie]), join(d, 'db.new')), promised);
     const res = applyDbPatch(join(d, 'db'), good, join(d, 'db'));
     t.same(res, { sha1: sha1(neu), bytes: neu.length }, 'file: the good patch applies');
     t.ok(isEmptyPatch(EMPTY_PATCH) && !isEmptyPatch(good));
     t.throws(() => applyDbPatchToBuffer(old, EMPTY_PATCH), /dry-run/);
     t.throws(() => applyDbPatchToBuffer(old, Buffer.from([0xd6, 0xc3, 0xc4, 0])), /xdelta3/);
+  });
+});
+
+/** Raw DEFLATE that inflates to `prefix` then `mib` MiB of zeros, built without holding them (sync-flushed blocks repeat). */
+function deflateBomb(prefix: string, mib: number): Buffer {
+  const zeros = deflateRawSync(Buffer.alloc(1 << 20), { level: 9, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  const head = deflateRawSync(Buffer.from(prefix, 'latin1'), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  return Buffer.concat([head, ...Array<Buffer>(mib).fill(zeros), deflateRawSync(Buffer.alloc(0))]);
+}
+
+const patchOf = (from: string, to: string, size: number, enc: 'plain' | 'deflate', ops: Buffer): Buffer =>
+  Buffer.concat([Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} ${size}\nops ${enc} ${ops.length}\n`, 'latin1'), ops]);
+
+t.test('db-file patch applied as a stream (the client path)', async (t) => {
+  t.test('through a WireReader, in pieces of any size, plain and deflated', async (t) => {
+    const d = tmp();
+    const lines = Array.from({ length: 4000 }, (_, i) => dbl(i));
+    const cases: [string, string, string][] = [
+      ['first sync (deflated)', '', lines.join('')],
+      ['a few changes (plain)', lines.join(''), lines.filter((_, i) => i % 1000 !== 7).join('') + dbl(9999)],
+      ['everything deleted', lines.join(''), ''],
+    ];
+    for (const [what, a, b] of cases) {
+      writeFileSync(join(d, 'old'), a, 'latin1');
+      const patch = createDbPatchFromBuffers(Buffer.from(a, 'latin1'), Buffer.from(b, 'latin1'));
+      for (const size of [...(patch.length < 20_000 ? [1] : []), 509, 65536, patch.length]) {
+        const r = new WireReader(concat([Buffer.from(`chunk ${patch.length}\n`)], splitEvery(patch, size), [Buffer.from('DONE\n')]));
+        const n = await r.readChunkHeader();
+        const res = await applyDbPatchStream(join(d, 'old'), r.readBytes(n), join(d, 'out'));
+        t.equal(readFileSync(join(d, 'out'), 'latin1'), b, `${what}, pieces of ${size}: the new db-file`);
+        t.same(res, { sha1: sha1(b), bytes: Buffer.byteLength(b, 'latin1'), patchBytes: patch.length });
+        t.equal(await r.readLine(), 'DONE', 'exactly the chunk was consumed');
+      }
+      t.match(patch.toString('latin1', 0, 200), what.includes('deflated') ? /\nops deflate / : /\nops plain /);
+    }
+    writeFileSync(join(d, 'old'), 'a\nb\n');
+    const p = createDbPatchFromBuffers(Buffer.from('a\nb\n'), Buffer.from('a\nc\n'));
+    await applyDbPatchStream(join(d, 'old'), pieces(p), join(d, 'old'));
+    t.equal(readFileSync(join(d, 'old'), 'latin1'), 'a\nc\n', 'outPath may be the old file');
+    t.same(readdirSync(d).sort(), ['old', 'out'], 'no temporary file left');
+  });
+
+  t.test('the connection dropping inside the patch is a ProtocolError, not a PatchError', async (t) => {
+    const d = tmp();
+    writeFileSync(join(d, 'old'), '');
+    const patch = createDbPatchFromBuffers(Buffer.alloc(0), Buffer.from(Array.from({ length: 3000 }, (_, i) => dbl(i)).join(''), 'latin1'));
+    const r = new WireReader(pieces(`chunk ${patch.length}\n`, patch.subarray(0, patch.length >> 1)));
+    const n = await r.readChunkHeader();
+    await rejectsKind(t, applyDbPatchStream(join(d, 'old'), r.readBytes(n), join(d, 'out')), 'eof', 'EOF inside the patch');
+    t.same(readdirSync(d), ['old'], 'nothing written');
+  });
+
+  t.test('a patch bomb is refused early, by every applier', async (t) => {
+    const d = tmp();
+    const old = Buffer.from(dbl(1) + dbl(2), 'latin1');
+    writeFileSync(join(d, 'old'), old);
+    // 3.5 MB that inflate to 3.4 GiB of zeros (the reported bomb made the client take 7.3 GiB for 41 s).
+    const zeros = deflateBomb('', 3400);
+    t.ok(zeros.length > 3_400_000 && zeros.length < 3_700_000, `a ${zeros.length}-byte bomb`);
+    const started = Date.now();
+    const bomb = patchOf(sha1(old), sha1('x'), 1 << 30, 'deflate', zeros);
+    await t.rejects(applyDbPatchStream(join(d, 'old'), concat(splitEvery(bomb, 65536)), join(d, 'out')),
+      { name: 'PatchError', message: /unterminated operation/ }, 'stream: refused at the first op');
+    // The in-memory appliers inflate whole, bounded by what the announced size allows.
+    const small = patchOf(sha1(old), sha1('x'), 1 << 20, 'deflate', zeros);
+    t.throws(() => applyDbPatchToBuffer(old, small), { name: 'PatchError', message: /inflate beyond 4194\d+ bytes/ }, 'buffer: refused, bounded inflate');
+    t.throws(() => applyDbPatch(join(d, 'old'), small, join(d, 'out')), { name: 'PatchError', message: /inflate beyond/ }, 'file: refused');
+    t.ok(Date.now() - started < 30_000, `refused in ${Date.now() - started} ms, not after inflating 3.4 GiB`);
+
+    // Valid ops first (delete the old lines, insert 1 MiB), then the zeros: no op.
+    const inserting = patchOf(sha1(old), sha1('x'), 1 << 20, 'deflate', deflateBomb(`-${old.length}\n+${1 << 20}\n`, 64));
+    await t.rejects(applyDbPatchStream(join(d, 'old'), pieces(inserting), join(d, 'out')), { name: 'PatchError', message: /unterminated operation/ });
+    // Ops inserting more than the announced result, and ops inflating beyond what that result allows.
+    const tooBig = patchOf(sha1(old), sha1('x'), 10, 'plain', Buffer.from(`-${old.length}\n+100\n${'x'.repeat(100)}`));
+    await t.rejects(applyDbPatchStream(join(d, 'old'), pieces(tooBig), join(d, 'out')), { name: 'PatchError', message: /bigger than the announced 10 bytes/ });
+    const overLimit = patchOf(sha1(old), sha1('x'), 10, 'deflate', deflateBomb(`-${old.length}\n+10\n`, 1));
+    await t.rejects(applyDbPatchStream(join(d, 'old'), pieces(overLimit), join(d, 'out')), { name: 'PatchError', message: /inflate beyond \d+ bytes/ });
+    t.same(readdirSync(d), ['old'], 'nothing written');
+  });
+
+  t.test('header limits: announced size, ops length, maxSize', async (t) => {
+    const d = tmp();
+    const old = Buffer.from(dbl(1), 'latin1');
+    writeFileSync(join(d, 'old'), old);
+    const from = sha1(old);
+    const refused = async (p: Buffer, re: RegExp, what: string, opts?: { maxSize: number }): Promise<void> => {
+      await t.rejects(applyDbPatchStream(join(d, 'old'), pieces(p), join(d, 'out'), opts), { name: 'PatchError', message: re }, what);
+    };
+    await refused(patchOf(from, sha1('x'), MAX_DB_FILE + 1, 'plain', Buffer.from('=1\n')), /more than the \d+ a db-file may have/, 'beyond MAX_DB_FILE');
+    await refused(patchOf(from, sha1('x'), 10_000, 'plain', Buffer.from(`=${old.length}\n+3\nab\n`)), /cannot turn/, 'more than the ops can insert');
+    await refused(patchOf(from, sha1('x'), 5000, 'deflate', Buffer.from([3, 0])), /cannot turn/, 'more than DEFLATE can inflate to');
+    const ops = Buffer.from(`=${old.length}\n` + `+1\nx`.repeat(40));
+    await refused(patchOf(from, sha1('x'), 40, 'plain', Buffer.concat([ops, Buffer.alloc(maxOpsBytes(old.length, 40))])), /longer than any patch/, 'plain ops longer than possible');
+    const good = createDbPatchFromBuffers(old, Buffer.from(dbl(1) + dbl(2), 'latin1'));
+    await refused(good, /more than the 100 expected/, 'the caller\'s maxSize', { maxSize: 100 });
+    await applyDbPatchStream(join(d, 'old'), pieces(good), join(d, 'out'), { maxSize: 1000 });
+    t.equal(readFileSync(join(d, 'out'), 'latin1'), dbl(1) + dbl(2), 'within maxSize: applied');
+    t.same(parseDbPatch(good).size, Buffer.byteLength(dbl(1) + dbl(2)), 'parseDbPatch reads the header');
+    t.equal(maxOpsBytes(0, 0), 0);
+  });
+
+  t.test('memory does not grow with the patch: a 100 MB patch streamed through a child process', async (t) => {
+    const d = tmp();
+    writeFileSync(join(d, 'old'), '');
+    // The child generates the patch on the fly (never whole in memory) and reports its peak RSS.
+    const script = `
+      import { applyDbPatchStream, PATCH_MAGIC } from '@smd/protocol';
+      import { createHash } from 'node:crypto';
+      const line = Buffer.from('0123456789abcdef0123456789abcdef01234567 0123456789abcdef0123456789abcdef01234567 Mail/cur/x:2,S\\n');
+      const n = Math.floor(100e6 / line.length), size = n * line.length;
+      const h = createHash('sha1'); for (let i = 0; i < n; i++) h.update(line);
+      const ops = '+' + size + '\\n';
+      async function* gen() {
+        yield Buffer.from(PATCH_MAGIC + '\\nfrom da39a3ee5e6b4b0d3255bfef95601890afd80709\\nto ' + h.digest('hex') + ' ' + size + '\\nops plain ' + (ops.length + size) + '\\n' + ops);
+        const block = Buffer.concat(Array(1000).fill(line));
+        for (let i = 0; i < n; i += 1000) yield i + 1000 <= n ? block : block.subarray(0, (n - i) * line.length);
+      }
+      const before = process.resourceUsage().maxRSS;
+      const r = await applyDbPatchStream(process.argv[1] + '/old', gen(), process.argv[1] + '/out');
+      console.log(JSON.stringify({ bytes: r.bytes, before, peak: process.resourceUsage().maxRSS }));
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script, d], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    const r = JSON.parse(out) as { bytes: number; before: number; peak: number };
+    t.ok(r.bytes > 99e6, `applied ${r.bytes} bytes`);
+    t.ok(r.peak - r.before < 64 * 1024, `peak RSS grew by ${Math.round((r.peak - r.before) / 1024)} MiB (< 64 MiB) for a 100 MB patch`);
+    t.equal(statSync(join(d, 'out')).size, r.bytes);
   });
 });

@@ -8,7 +8,7 @@ import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, write
 import { dirname, resolve } from 'node:path';
 import { fsyncDir } from '@smd/maildir';
 import {
-  type Dialect, type WireReader, type WireWriter, MAX_CHUNK, PatchError, ProtocolError, TaggedError, applyDbPatch, applyXdeltaPatch,
+  type Dialect, type WireReader, type WireWriter, MAX_CHUNK, PatchError, ProtocolError, TaggedError, applyDbPatchStream, applyXdeltaPatch,
 } from '@smd/protocol';
 import { forEachLine } from '@smd/snapshot';
 import { necessary, retry } from './errors.js';
@@ -29,21 +29,25 @@ export interface AgreementOptions {
 export async function agree(o: AgreementOptions, reader: WireReader, writer: WireWriter, dialect: Dialect = 'smd', expected?: ExpectedDb): Promise<number> {
   if (dialect === 'upstream') return agreeUpstream(o, reader, writer, expected!);
   const { dbFile, dryRun, localSync } = o;
-  let patch: Buffer;
+  let size: number;
   try {
     await writer.line('COMMIT');
     await writer.flush();
-    patch = await reader.readChunk(MAX_CHUNK);
+    size = await reader.readChunkHeader(MAX_CHUNK);
   } catch (e) {
-    if (e instanceof ProtocolError) {
-      throw new TaggedError(`Network error while receiving the db-file patch: ${e.message}`, retry('receive-db-patch', 'network'), 6);
-    }
+    if (e instanceof ProtocolError) throw patchWireError(e);
     throw e;
   }
   if (!dryRun && !localSync) {
+    // The patch is applied as it arrives, never held whole (a 3.5 MB patch can inflate to GiBs).
+    // Every line of the new db-file is one of ours or comes from a diff line the server sent, so
+    // the result cannot exceed our db-file plus what we received; twice that, plus some slack, in case.
+    let maxSize: number;
+    try { maxSize = 2 * statSync(dbFile).size + reader.bytesRead + (1 << 20); } catch { maxSize = reader.bytesRead + (1 << 20); }
     try {
-      applyDbPatch(dbFile, patch, `${dbFile}.new`);
+      await applyDbPatchStream(dbFile, reader.readBytes(size), `${dbFile}.new`, { maxSize });
     } catch (e) {
+      if (e instanceof ProtocolError) throw patchWireError(e);
       if (e instanceof PatchError || (e as NodeJS.ErrnoException).code !== undefined) {
         throw new TaggedError(`Applying the db-file patch failed: ${(e as Error).message}`, necessary('db-patch', 'bad-patch'), 4);
       }
@@ -56,12 +60,27 @@ export async function agree(o: AgreementOptions, reader: WireReader, writer: Wir
       throw new TaggedError(`Renaming ${dbFile}.new to ${dbFile} failed: ${(e as Error).message}`,
         necessary('db-rename', 'bad-permissions', [`display-permissions("${dirname(resolve(dbFile))}")`]), 5);
     }
+  } else {
+    // Dry run (an empty patch) or local sync (the server owns the db-file): read and drop it.
+    try {
+      for await (const piece of reader.readBytes(size)) void piece;
+    } catch (e) {
+      if (e instanceof ProtocolError) throw patchWireError(e);
+      throw e;
+    }
   }
   try {
     await writer.line('DONE');
     await writer.end();
   } catch { /* the server has what it needs once our db is in place; it reports its own end */ }
-  return patch.length;
+  return size;
+}
+
+/** A wire failure while COMMIT is answered: the network (retry), or a server that broke the protocol. */
+function patchWireError(e: ProtocolError): TaggedError {
+  return e.kind === 'syntax' || e.kind === 'limit'
+    ? new TaggedError(`The server sent a bad reply to COMMIT: ${e.message}`, necessary('receive-db-patch', 'hostile-or-broken-server'), 6)
+    : new TaggedError(`Network error while receiving the db-file patch: ${e.message}`, retry('receive-db-patch', 'network'), 6);
 }
 
 /** The lines of a db-file, as latin1 ByteStrings. */

@@ -1,5 +1,5 @@
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, existsSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 /** fsync a directory (so a rename in it is durable). Errors other than EINVAL/EISDIR are thrown. */
 export function fsyncDir(dir: string | Buffer): void {
@@ -14,13 +14,73 @@ export function fsyncDir(dir: string | Buffer): void {
   }
 }
 
+/** `<path>.tmp.<pid>.<random>`: the pid tells a later run whether the writer still runs. */
 function tmpName(path: string): string {
   return `${path}.tmp.${process.pid}.${Math.random().toString(36).slice(2, 8)}`;
 }
 
 /**
+ * Whether `pid` is a live process. A zombie is not: a killed program whose
+ * parent died too stays a zombie until init reaps it, which in a container
+ * may be never, and its files must still be cleaned up.
+ */
+export function isProcessRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  let stat: string | null = null;
+  try { stat = readFileSync(`/proc/${pid}/stat`, 'latin1'); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && existsSync('/proc/self/stat')) return false;
+  }
+  if (stat !== null) {
+    // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state !== 'Z' && state !== 'X' && state !== 'x';
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Removes the temporary files that writers of `path` (AtomicFileWriter, the
+ * db-file patch) left when their process was killed: regular files named
+ * `<path>.tmp.<pid>.<random>` whose process no longer runs. A crash while a
+ * db-file `.new` is written would otherwise leave a db-sized file behind for
+ * every crash. Files of a live process (this one included), anything else
+ * in the directory, symbolic links and directories are never touched.
+ * Returns the names removed.
+ */
+export function removeStaleTemps(path: string): string[] {
+  const dir = dirname(path);
+  const re = new RegExp(`^${escapeRe(basename(path))}\\.tmp\\.([0-9]{1,10})\\.[0-9a-z]{1,16}$`);
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return []; }
+  const removed: string[] = [];
+  for (const n of names) {
+    const m = re.exec(n);
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || isProcessRunning(pid)) continue;
+    const p = join(dir, n);
+    try {
+      if (!lstatSync(p).isFile()) continue;
+      unlinkSync(p);
+      removed.push(n);
+    } catch { /* gone meanwhile, or not ours to remove */ }
+  }
+  return removed;
+}
+
+/**
  * A writer to a temporary file next to `path` that becomes `path` on commit
- * (write, fsync, rename, fsync the directory). Writes are buffered.
+ * (write, fsync, rename, fsync the directory). Writes are buffered. Creating
+ * one first removes the temporary files of `path` that killed writers left
+ * (removeStaleTemps): the files written this way are the db-file, its
+ * `.new`, `.mtime` and stat cache, in a small directory.
  */
 export class AtomicFileWriter {
   private readonly tmp: string;
@@ -30,6 +90,7 @@ export class AtomicFileWriter {
 
   /** `onBytes` sees every byte written, in order (e.g. to hash the file). */
   constructor(readonly path: string, mode = 0o666, private readonly onBytes?: (bytes: Uint8Array) => void) {
+    removeStaleTemps(path);
     this.tmp = tmpName(path);
     this.fd = openSync(this.tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   }

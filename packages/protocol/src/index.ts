@@ -11,6 +11,7 @@ export {
 export { type SessionLog, streamLog, logFailure } from './log.js';
 export {
   PatchError, PATCH_MAGIC, EMPTY_PATCH, REORDER_FASTDIFF_MAX, isEmptyPatch,
-  createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchToBuffer, parseDbPatch,
+  createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchStream, applyDbPatchToBuffer, parseDbPatch,
+  type DbPatchHeader, type DbPatchOptions, MAX_DB_FILE, maxOpsBytes,
 } from './patch.js';
 export { xdeltaUnavailable, createXdeltaPatch, applyXdeltaPatch } from './xdelta.js';

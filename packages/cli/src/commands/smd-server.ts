@@ -5,9 +5,9 @@
  * As upstream, options are recognised only while more than two arguments
  * remain, so a mailbox named like an option still works in last position.
  */
-import { closeSync, mkdirSync, openSync, writeSync, fsyncSync, renameSync, realpathSync, unlinkSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve, relative, isAbsolute } from 'node:path';
-import { decodeArgument, fromUtf8, type ByteString } from '@smd/maildir';
+import { AtomicFileWriter, decodeArgument, fromUtf8, type ByteString } from '@smd/maildir';
 import { dbFileName } from '@smd/snapshot';
 import { streamLog } from '@smd/protocol';
 import { runServer } from '@smd/server';
@@ -133,21 +133,13 @@ async function dumpStdin(target: string, smdDir: string): Promise<number> {
     process.stderr.write(`smd-server: --dump-stdin only writes files under ${smdDir}/, and ${dirname(target)} leads outside it\n`);
     return 2;
   }
-  const tmp = `${target}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  let ok = false;
+  // A db-sized upload: an AtomicFileWriter, which also removes what a killed upload left.
+  const w = new AtomicFileWriter(target, 0o600);
   try {
-    for await (const chunk of process.stdin) {
-      const b = chunk as Buffer;
-      let off = 0;
-      while (off < b.length) off += writeSync(fd, b, off, b.length - off);
-    }
-    fsyncSync(fd);
-    ok = true;
+    for await (const chunk of process.stdin) w.write(chunk as Buffer);
+    w.commit();
   } finally {
-    closeSync(fd);
-    if (!ok) try { unlinkSync(tmp); } catch { /* gone */ }
+    w.abort();
   }
-  renameSync(tmp, target);
   return 0;
 }
