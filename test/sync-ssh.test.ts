@@ -49,6 +49,27 @@ for (const transport of ['ssh', 'ssh2'] as const) {
   });
 }
 
+t.test('a no-change ssh2 pull takes about as long as one over the system ssh', async (t) => {
+  // ssh2 used to wait ~30 s after every pull for a channel close that never came.
+  const best: Record<string, number> = {};
+  for (const transport of ['ssh', 'ssh2'] as const) {
+    const endpoint = `timed-${transport}`;
+    writeConfig(sshd.home, endpoint, { SERVERNAME: sshd.sshConfigAlias, CLIENTNAME: `timed-${transport}`, MAILBOX: `Timed-${transport}`, TRANSPORT: transport });
+    for (let i = 0; i < 3; i++) deliver(sshd.remoteHome, `Timed-${transport}`);
+    const first = await smd('smd-pull', [endpoint], sshd.env);
+    t.equal(first.status, 0, first.stdout);
+    for (let run = 0; run < 2; run++) {
+      const started = Date.now();
+      const r = await smd('smd-pull', [endpoint], sshd.env);
+      const ms = Date.now() - started;
+      t.equal(r.status, 0, r.stdout);
+      best[transport] = Math.min(best[transport] ?? Infinity, ms);
+    }
+  }
+  const bound = 2 * best.ssh! + 5000;
+  t.ok(best.ssh2! < bound, `no-change pull: ssh2 ${best.ssh2} ms, ssh ${best.ssh} ms (bound ${bound} ms)`);
+});
+
 t.test('ssh2 refuses an unknown host key and names its fingerprint', async (t) => {
   writeConfig(sshd.home, 'unknown', { SERVERNAME: sshd.sshConfigAlias, CLIENTNAME: 'laptop-unknown', MAILBOX: 'Mail-unknown', TRANSPORT: 'ssh2' });
   deliver(sshd.remoteHome, 'Mail-unknown');

@@ -60,6 +60,22 @@ const NASTY = [
 const PRINT_ARGS = ['printf', '%s\\0'];
 const splitNul = (b: Buffer): string[] => { const s = b.toString('utf8'); return s === '' ? [] : s.slice(0, -1).split('\0'); };
 
+/**
+ * `exit` settles once the program has ended even if nobody reads its stdout
+ * (smd-pull stops reading when its local program exits): within 10 s, or
+ * 'stalled'.
+ */
+async function exitWithoutReading(spec: TransportSpec): Promise<RemoteExit | 'stalled'> {
+  const r = await startRemote(spec, ['sh', '-c', 'echo unread; exit 3']);
+  r.stderr.resume();
+  r.stdin.end();
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([r.exit, new Promise<'stalled'>((res) => { timer = setTimeout(() => res('stalled'), 10_000); })]);
+  clearTimeout(timer);
+  r.kill();
+  return exit;
+}
+
 function tempDir(prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   t.teardown(() => rmSync(d, { recursive: true, force: true }));
@@ -284,6 +300,9 @@ t.test('system ssh through a real sshd', async (t) => {
   k.kill();
   const ke = await k.exit;
   t.not(ke.code, 0, 'killed');
+
+  t.same(await exitWithoutReading(spec), { code: 3, signal: null, connectionFailed: false },
+    'exit settles while stdout is unread');
 });
 
 /** A client HOME for ssh2 variants: its own .ssh/config, keys and known_hosts. */
@@ -374,6 +393,10 @@ t.test('ssh2 built-in client through the real sshd', async (t) => {
   // closed port: connect error
   const closedHome = variantHome({ config: `Host ${sshd.sshConfigAlias}\n  HostName 127.0.0.1\n  Port 1\n` });
   t.equal((await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: closedHome, env: noAgentEnv(closedHome), systemConfig: null }, ['true']))).kind, 'connect');
+
+  // ssh2 emits the channel's 'close' only after its stdout was read to the end: exit must not wait for that
+  t.same(await exitWithoutReading(spec), { code: 3, signal: null, connectionFailed: false },
+    'exit settles while stdout is unread (the 30 s stall of every ssh2 pull)');
 
   // kill
   const k = await startRemote(spec, ['cat']); // cat also ends when sshd closes its stdin: no orphan

@@ -169,44 +169,56 @@ export function startSsh2(spec: Ssh2Spec, argv: string[]): Promise<RemoteProcess
   });
 }
 
+/**
+ * The exec channel as a RemoteProcess. `exit` settles on the exit status, like
+ * a child process's 'exit', and never waits for the channel's 'close': ssh2
+ * emits that only once the channel's stdout has been read to its end, and a
+ * caller whose reader stopped (smd-client exits, its stdin pipe is unpiped)
+ * never reads it: every ssh2 pull waited there for the 30 s grace kill.
+ * The connection is ended when the channel closes, or once the exit status
+ * and the end of the program's output (EOF) have both arrived: what nobody
+ * read yet stays readable in `stdout`.
+ */
 function wrapChannel(client: InstanceType<typeof Client>, channel: ClientChannel, description: string): RemoteProcess {
-  // stderr: the program's own, plus our messages if the connection breaks.
+  // stderr: the program's own, plus our message if the connection breaks.
   const stderr = new PassThrough();
   channel.stderr.pipe(stderr, { end: false });
-  let status: { code: number | null; signal: string | null } | null = null;
+  let status: RemoteExit | null = null;
   let connError: string | null = null;
+  let killed = false;
+  let gone = false; // the channel or the whole connection is closed
+  let outputEnded = false; // EOF from the server: everything the program wrote has arrived
+  let settled = false;
+  let stderrEnded = false;
+  let resolveExit!: (e: RemoteExit) => void;
+  const exit = new Promise<RemoteExit>((resolve) => { resolveExit = resolve; });
+
+  const update = (): void => {
+    if (!settled && (status !== null || gone)) {
+      settled = true;
+      if (status !== null) resolveExit(status);
+      else if (killed) resolveExit({ code: null, signal: 'SIGTERM', connectionFailed: false }); // we ended it: like a local kill
+      else resolveExit({ code: 255, signal: null, connectionFailed: true });
+    }
+    if (settled && !stderrEnded && (outputEnded || gone)) {
+      stderrEnded = true;
+      if (status === null && !killed) {
+        stderr.write(`ssh2: ${connError !== null ? `connection lost: ${connError}` : 'connection closed before the remote program reported its exit status'}\n`);
+      }
+      stderr.end();
+    }
+    if (gone || (status !== null && outputEnded)) client.end();
+  };
+
   channel.on('exit', (code: number | null, signal?: string) => {
-    status = { code: code ?? null, signal: signal != null ? `SIG${signal}` : null };
+    status = { code: code ?? null, signal: signal != null ? (signal.startsWith('SIG') ? signal : `SIG${signal}`) : null, connectionFailed: false };
+    update();
   });
   channel.on('error', () => {}); // surfaced through `exit`
+  channel.stderr.once('end', () => { outputEnded = true; update(); });
+  channel.once('close', () => { gone = true; update(); });
   client.on('error', (e: Error) => { connError ??= e.message; });
-
-  let killed = false;
-  const exit = new Promise<RemoteExit>((resolve) => {
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      let stderrEnded = false;
-      const endStderr = (): void => {
-        if (stderrEnded) return;
-        stderrEnded = true;
-        if (status === null && !killed) {
-          stderr.write(`ssh2: ${connError !== null ? `connection lost: ${connError}` : 'connection closed before the remote program reported its exit status'}\n`);
-        }
-        stderr.end();
-      };
-      if (channel.stderr.readableEnded) endStderr();
-      else { channel.stderr.once('end', endStderr); channel.stderr.once('close', endStderr); }
-      client.end();
-      const s = status as { code: number | null; signal: string | null } | null;
-      if (s !== null) resolve({ code: s.code, signal: s.signal, connectionFailed: false });
-      else if (killed) resolve({ code: null, signal: 'SIGTERM', connectionFailed: false }); // we ended it: like a local kill
-      else resolve({ code: 255, signal: null, connectionFailed: true });
-    };
-    channel.once('close', finish);
-    client.once('close', finish);
-  });
+  client.once('close', () => { gone = true; update(); });
 
   return {
     stdout: channel,
