@@ -6,10 +6,11 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  startRemote, teeRemote, resolveSshCommand, shellQuote, splitShellWords, remoteCommandLine, TransportError,
+  startRemote, teeRemote, resolveSshCommand, remoteWords, remoteCommandLine, splitCommandWords, TransportError,
   resolveSshHost, hostFieldMatches, fingerprintSha256,
   type RemoteProcess, type RemoteExit, type TransportSpec,
 } from '@smd/transport';
+import { quoteWord } from '@smd/shell';
 import { startSshd, type TestSshd } from './helpers/sshd.js';
 
 // ---------------------------------------------------------------- helpers
@@ -84,20 +85,17 @@ function tempDir(prefix: string): string {
 
 // ---------------------------------------------------------------- pure parts
 
-t.test('shell quoting and ssh command resolution', async (t) => {
-  t.equal(shellQuote('Mail/cur'), 'Mail/cur');
-  t.equal(shellQuote(''), "''");
-  t.equal(shellQuote("it's"), "'it'\\''s'");
-  t.equal(shellQuote('a b'), "'a b'");
-  t.equal(remoteCommandLine(['/x/smd-server', '--exclude', 'Mail/.Spam*', 'c', 'Mail']), "/x/smd-server --exclude 'Mail/.Spam*' c Mail");
-  // what sh reads back is exactly what went in
-  const back = execFileSync('sh', ['-c', `printf '%s\\0' ${NASTY.map(shellQuote).join(' ')}`]);
-  t.same(splitNul(back), NASTY);
+t.test('remote words and ssh command resolution', async (t) => {
+  // one word per argument, quoted only when needed; a leading ~/ is left to the remote shell
+  t.same(remoteWords(['/x/smd-server', '--exclude', 'Mail/.Spam*', '-v', 'c', 'Mail', 'a b', '~/.smd/rename-db', '~/a b', '~']),
+    ['/x/smd-server', '--exclude', "'Mail/.Spam*'", '-v', 'c', 'Mail', "'a b'", '~/.smd/rename-db', "~/'a b'", "'~'"]);
+  t.equal(remoteCommandLine(['/x/smd-server', 'c', 'My Mail']), "/x/smd-server c 'My Mail'");
+  const back = execFileSync('sh', ['-c', `printf '%s\\0' ${remoteCommandLine(['~/x', '~/a b', ...NASTY])}`], { env: { ...process.env, HOME: '/rh' } });
+  t.same(splitNul(back), ['/rh/x', '/rh/a b', ...NASTY], 'the remote sh reads the words back; ~/ is its HOME');
+  t.throws(() => remoteWords([]), TransportError);
 
-  t.same(splitShellWords('ssh -C  -o ControlMaster=auto'), ['ssh', '-C', '-o', 'ControlMaster=auto']);
-  t.same(splitShellWords(`ssh -o "ControlPath=/tmp/a b" -i 'k e y' x\\ y ""`), ['ssh', '-o', 'ControlPath=/tmp/a b', '-i', 'k e y', 'x y', '']);
-  t.same(splitShellWords('a "b\\"c\\\\d\\x"'), ['a', 'b"c\\d\\x']);
-  t.equal((await rejects(Promise.resolve().then(() => splitShellWords('ssh "x')))).kind, 'config');
+  t.same(splitCommandWords(`ssh -o "ControlPath=/tmp/a b" -i 'k e y'`), ['ssh', '-o', 'ControlPath=/tmp/a b', '-i', 'k e y']);
+  t.equal((await rejects(Promise.resolve().then(() => splitCommandWords('ssh "x')))).kind, 'config');
 
   const dir = tempDir('smd-tr-path-');
   writeFileSync(join(dir, 'fakessh'), '#!/bin/sh\n', { mode: 0o755 });
@@ -228,12 +226,13 @@ t.test('tee logs exactly the bytes that crossed', async (t) => {
 t.test('system ssh: SMD_SSH and a fake ssh found on PATH', async (t) => {
   const dir = tempDir('smd-tr-fake-');
   const record = join(dir, 'args');
-  // A fake ssh: records its arguments, then plays the remote login shell.
+  // A fake ssh: records its arguments, then plays sshd: the words after the
+  // options and the host, joined with spaces, run by sh -c.
   writeFileSync(join(dir, 'fakessh'), `#!/bin/sh
 : > '${record}'
 for a in "$@"; do printf '%s\\0' "$a" >> '${record}'; done
-for last in "$@"; do :; done
-exec sh -c "$last"
+shift 3
+exec sh -c "$*"
 `, { mode: 0o755 });
   const env = { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}`, SMD_SSH: `fakessh -o 'Opt=a b'` };
   const command = resolveSshCommand({ configValue: 'ssh -C', env });
@@ -243,14 +242,46 @@ exec sh -c "$last"
   t.same(splitNul(r.stdout), NASTY, 'every argument arrives intact through the remote shell');
   const argv = splitNul(readFileSync(record));
   t.same(argv.slice(0, 3), ['-o', 'Opt=a b', 'user@server'], 'ssh options, then the host, nothing added');
-  t.equal(argv.length, 4, 'the remote command is one argument');
-  t.equal(argv[3], remoteCommandLine([...PRINT_ARGS, ...NASTY]));
+  t.same(argv.slice(3), [...PRINT_ARGS, ...NASTY].map(quoteWord), 'then one argument per word, each quoted only when it needs it');
+  t.equal(argv[3], 'printf', 'a plain word goes bare');
   t.notOk(existsSync('/tmp/smd-pwned'), 'no injection');
 
   const e = await rejects(startRemote({ kind: 'ssh', command: ['/nonexistent/ssh'], host: 'h' }, ['true']));
   t.equal(e.kind, 'spawn');
   const bad = await rejects(startRemote({ kind: 'ssh', command, host: '-oProxyCommand=touch /tmp/x' }, ['true']));
   t.equal(bad.kind, 'config');
+});
+
+/** The words smd-pull really sends (a plain path, options, %-encoded names, the rename-db). */
+const SMD_WORDS = ['-v', '--exclude', 'Mail/.Spam%2A', '--override-db', '~/.smd/rename-db', 'laptop', 'Mail', 'Other%20Box', 'a=b,c@d:e+f'];
+
+/** Wrappers users put in SSH / SMD_SSH that run their arguments themselves, with no shell in between. */
+function execWrappers(dir: string): Record<string, string> {
+  const here = join(dir, 'wrapped-cwd');
+  mkdirSync(here);
+  const w = {
+    'shift; exec "$@"': '#!/bin/sh\nshift\nexec "$@"\n',
+    'cd DIR && exec "$@"': `#!/bin/sh\nshift\ncd '${here}' && exec "$@"\n`,
+    'a sudo-like wrapper (env)': '#!/bin/sh\nhost=$1; shift\nexec env SMD_WRAPPED_FOR="$host" "$@"\n',
+  };
+  const out: Record<string, string> = {};
+  Object.entries(w).forEach(([name, body], i) => {
+    const p = join(dir, `wrapper${i}`);
+    writeFileSync(p, body, { mode: 0o755 });
+    out[name] = p;
+  });
+  return out;
+}
+
+t.test('system ssh: wrappers that run their arguments themselves', async (t) => {
+  const dir = tempDir('smd-tr-wrap-');
+  const printArgs = join(dir, 'print-args');
+  writeFileSync(printArgs, '#!/bin/sh\nprintf \'%s\\0\' "$@"\n', { mode: 0o755 });
+  for (const [name, wrapper] of Object.entries(execWrappers(dir))) {
+    const r = await run({ kind: 'ssh', command: [wrapper], host: 'server' }, [printArgs, ...SMD_WORDS]);
+    t.equal(r.exit.code, 0, `${name}: ${r.stderr}`);
+    t.same(splitNul(r.stdout), SMD_WORDS, `${name}: the program and each of its words arrive as they are`);
+  }
 });
 
 // ---------------------------------------------------------------- real sshd
@@ -279,6 +310,8 @@ t.test('system ssh through a real sshd', async (t) => {
   const a = await run(spec, [...PRINT_ARGS, ...NASTY]);
   t.same(splitNul(a.stdout), NASTY, 'arguments with spaces, quotes, $, & ... arrive intact');
   t.notOk(existsSync('/tmp/smd-pwned'), 'no injection');
+  const smdWords = await run(spec, [...PRINT_ARGS, ...SMD_WORDS]);
+  t.same(splitNul(smdWords.stdout), SMD_WORDS.map((x) => x.replace(/^~\//, `${sshd.remoteHome}/`)), "smd's words arrive, ~/ is the remote HOME");
 
   const x = await run(spec, ['sh', '-c', 'echo to-stderr >&2; exit 7']);
   t.same(x.exit, { code: 7, signal: null, connectionFailed: false }, 'remote exit status');
@@ -334,6 +367,8 @@ t.test('ssh2 built-in client through the real sshd', async (t) => {
 
   const a = await run(spec, [...PRINT_ARGS, ...NASTY]);
   t.same(splitNul(a.stdout), NASTY, 'arguments arrive intact');
+  const smdWords = await run(spec, [...PRINT_ARGS, ...SMD_WORDS]);
+  t.same(splitNul(smdWords.stdout), SMD_WORDS.map((x) => x.replace(/^~\//, `${sshd.remoteHome}/`)), "smd's words arrive, ~/ is the remote HOME");
   const x = await run(spec, ['sh', '-c', 'echo oops >&2; exit 5']);
   t.same(x.exit, { code: 5, signal: null, connectionFailed: false });
   t.equal(x.stderr, 'oops\n');

@@ -3,7 +3,7 @@ import { hostname as localHostName } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { TransportError } from './errors.js';
 import { patternListMatch, wildcardMatch } from './pattern.js';
-import { splitShellWords } from './shell.js';
+import { splitCommandWords } from './ssh-command.js';
 
 /** What the built-in client needs to know about one destination, from ssh_config. */
 export interface SshHostConfig {
@@ -142,7 +142,7 @@ function readConfigFile(file: string, st: State, baseDir: string): void {
     const key = m[1]!.toLowerCase();
     let args: string[];
     try {
-      args = splitShellWords(m[2]!);
+      args = splitCommandWords(m[2]!);
     } catch (e) {
       throw new TransportError('config', `${file}:${ln + 1}: ${(e as Error).message}`);
     }

@@ -8,7 +8,8 @@ import { TransportError } from './errors.js';
 import {
   checkHostKey, fingerprintSha256, keyBlobType, keyTypeLabel, knownHostsName, preferredHostKeyAlgorithms, readKnownHosts,
 } from './known-hosts.js';
-import { remoteCommandLine, shellQuote } from './shell.js';
+import { quoteWord } from '@smd/shell';
+import { remoteCommandLine } from './ssh-command.js';
 import { resolveSshHost, type SshHostConfig } from './ssh-config.js';
 import type { RemoteExit, RemoteProcess, TransportSpec } from './types.js';
 
@@ -105,7 +106,7 @@ export function startSsh2(spec: Ssh2Spec, argv: string[]): Promise<RemoteProcess
         hostKeyError = new TransportError('hostkey',
           `REMOTE HOST IDENTIFICATION HAS CHANGED for ${khName}: the server presented ${label} key ${fp}, but ${mainKh} records another key (${rec}). ` +
           'Someone could be eavesdropping on you (man-in-the-middle), or the host key was just changed. Refusing to connect; ' +
-          `if the change is legitimate, remove the old entry (ssh-keygen -R ${shellQuote(khName)} -f ${shellQuote(mainKh)}) and add the new key after checking its fingerprint.`);
+          `if the change is legitimate, remove the old entry (ssh-keygen -R ${quoteWord(khName)} -f ${quoteWord(mainKh)}) and add the new key after checking its fingerprint.`);
       } else {
         hostKeyError = new TransportError('hostkey',
           `host key verification failed: ${khName} is not in ${mainKh}; the server presented ${label} key ${fp}. ` +

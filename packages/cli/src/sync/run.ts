@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { percentEncodeUnsafe } from '@smd/shell';
 import { runHooks, describeHookFailure, type EndpointConfig, type SmdHome } from '@smd/endpoint';
 import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
 import { parseSyncArgs, type SyncOptions } from './options.js';
@@ -48,8 +49,9 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     const mailboxes = config.mailboxRemote;
     // Where folder symlinks may lead (besides the mailboxes): remote ones as written (relative to the
     // remote $HOME, the remote cwd); local ones made absolute (the local program runs in the workarea).
+    // The programs %-decode their globs: encoded, a glob needs no shell quoting on its way (see remoteWords).
     const serverArgs = (excludes: string[], follow: string[]): string[] => [
-      ...excludes.flatMap((g) => ['--exclude', g]), ...followArgs(follow), ...childFlags, ...(o.noDelete ? ['-n'] : []), ...config.smdServerOpts,
+      ...excludes.flatMap((g) => ['--exclude', percentEncodeUnsafe(g)]), ...followArgs(follow), ...childFlags, ...(o.noDelete ? ['-n'] : []), ...config.smdServerOpts,
       config.clientName, ...mailboxes,
     ];
     // On a terminal the progress line is drawn from the client's PROGRESS lines, which need -v.

@@ -20,6 +20,7 @@ import {
   createReadStream, existsSync, readdirSync, readFileSync, renameSync, unlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { percentEncodeUnsafe } from '@smd/shell';
 import { dbFileName } from '@smd/snapshot';
 import type { EndpointConfig, SmdHome } from '@smd/endpoint';
 import { startRemote, type RemoteProcess, type TransportSpec } from '@smd/transport';
@@ -103,7 +104,8 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
   try {
     const verbose = o.verbose || config.debug;
     const v = verbose ? ['-v'] : [];
-    const excludeArgs = (globs: string[]): string[] => globs.flatMap((g) => ['--exclude', g]);
+    // the programs %-decode their globs: encoded, a glob needs no shell quoting (see remoteWords)
+    const excludeArgs = (globs: string[]): string[] => globs.flatMap((g) => ['--exclude', percentEncodeUnsafe(g)]);
     const mailboxes = config.mailboxRemote;
     const spec = transportFor(config, home, env);
     const remoteServer = join(remoteBinDir(env), 'smd-server');
