@@ -38,7 +38,7 @@
  * is enough for it. `env` has no SSH_AUTH_SOCK (no agent leaks in).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -69,6 +69,13 @@ export interface TestSshd {
   readonly clientBin: string;
   /** Environment to run ssh / smd with: HOME, PATH, SMD_REMOTE_BIN; no SSH_AUTH_SOCK. */
   readonly env: NodeJS.ProcessEnv;
+  /**
+   * Adds a client key whose authorized_keys line starts with `options` (e.g.
+   * `command="..."`), and the Host `alias` in `home/.ssh/config` that logs in
+   * with it (otherwise like `sshConfigAlias`). sshd reads authorized_keys at
+   * every login: it works at once.
+   */
+  addClientKey(alias: string, options: string): void;
   /** sshd's own log (-e) so far, for failure messages. */
   log(): string;
   stop(): Promise<void>;
@@ -190,12 +197,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
 
   const sshConfigFile = join(sshDir, 'config');
   const knownHostsFile = join(sshDir, 'known_hosts');
-  writeFileSync(sshConfigFile, [
-    `Host ${alias}`,
+  const hostBlock = (name: string, key: string): string => [
+    `Host ${name}`,
     '  HostName 127.0.0.1',
     `  Port ${port}`,
     `  User ${user}`,
-    `  IdentityFile ${clientKey}`,
+    `  IdentityFile ${key}`,
     '  IdentitiesOnly yes',
     `  UserKnownHostsFile ${knownHostsFile}`,
     '  GlobalKnownHostsFile /dev/null',
@@ -203,7 +210,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
     '  BatchMode yes',
     '  LogLevel ERROR',
     '',
-  ].join('\n'), { mode: 0o600 });
+  ].join('\n');
+  writeFileSync(sshConfigFile, hostBlock(alias, clientKey), { mode: 0o600 });
   writeFileSync(knownHostsFile, `[127.0.0.1]:${port} ${hostKeyPub}\n`, { mode: 0o600 });
   writeFileSync(join(clientBin, 'ssh'), `#!/bin/sh\nexec /usr/bin/ssh -F '${sshConfigFile}' "$@"\n`, { mode: 0o755 });
 
@@ -230,6 +238,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
     remoteBin,
     clientBin,
     env,
+    addClientKey(name: string, options: string) {
+      const key = join(sshDir, `id_${name}`);
+      keygen(key, `smd-test-${name}`);
+      appendFileSync(authorizedKeys, `${options} ${readFileSync(`${key}.pub`, 'utf8')}`);
+      appendFileSync(sshConfigFile, hostBlock(name, key));
+    },
     log: () => Buffer.concat(sshdLog).toString(),
     stop() {
       stopped ??= (async () => {
