@@ -10,6 +10,9 @@ import { basename, dirname, join } from 'node:path';
 import { REPO_BIN, startSshd, type TestSshd } from './helpers/sshd.js';
 import { deliver, smd, treeObject, writeConfig } from './helpers/sync-fixture.js';
 
+// Each case is a whole smd-pull through sshd (several processes): more than .taprc's 120 s on a loaded machine.
+t.setTimeout(300_000);
+
 let sshd: TestSshd;
 t.before(async () => { sshd = await startSshd(); });
 t.teardown(async () => { await sshd.stop(); });

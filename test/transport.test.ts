@@ -398,7 +398,7 @@ t.test('ssh2 built-in client through the real sshd', async (t) => {
   // unknown host: refused with the fingerprint and the file
   const unknownHome = variantHome({ knownHosts: '' });
   const u = await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: unknownHome, env: noAgentEnv(unknownHome), systemConfig: null }, ['true']));
-  t.equal(u.kind, 'hostkey');
+  t.equal(u.kind, 'host-key-unknown');
   t.ok(u.message.includes(fp), `fingerprint ${fp} in: ${u.message}`);
   t.ok(u.message.includes(join(unknownHome, '.ssh', 'known_hosts')), 'known_hosts path in the message');
 
@@ -407,27 +407,27 @@ t.test('ssh2 built-in client through the real sshd', async (t) => {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', otherKey]);
   const changedHome = variantHome({ knownHosts: `[127.0.0.1]:${sshd.port} ${readFileSync(`${otherKey}.pub`, 'utf8')}` });
   const c = await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: changedHome, env: noAgentEnv(changedHome), systemConfig: null }, ['true']));
-  t.equal(c.kind, 'hostkey');
+  t.equal(c.kind, 'host-key-changed');
   t.match(c.message, /CHANGED/);
   t.ok(c.message.includes(fp), 'presented fingerprint in the message');
 
   // @revoked wins over a matching line
   const revokedHome = variantHome({ knownHosts: `[127.0.0.1]:${sshd.port} ${sshd.hostKeyPub}\n@revoked * ${sshd.hostKeyPub}\n` });
   const rv = await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: revokedHome, env: noAgentEnv(revokedHome), systemConfig: null }, ['true']));
-  t.equal(rv.kind, 'hostkey');
+  t.equal(rv.kind, 'host-key-revoked');
   t.match(rv.message, /REVOKED/);
 
   // a key the server does not know: auth error
   const wrongHome = variantHome({ keys: false });
   copyFileSync(otherKey, join(wrongHome, '.ssh', 'id_ed25519'));
   const w = await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: wrongHome, env: noAgentEnv(wrongHome), systemConfig: null }, ['true']));
-  t.equal(w.kind, 'auth', w.message);
+  t.equal(w.kind, 'auth-refused', w.message);
   const none = variantHome({ keys: false });
-  t.equal((await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: none, env: noAgentEnv(none), systemConfig: null }, ['true']))).kind, 'auth');
+  t.equal((await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: none, env: noAgentEnv(none), systemConfig: null }, ['true']))).kind, 'auth-refused');
 
   // closed port: connect error
   const closedHome = variantHome({ config: `Host ${sshd.sshConfigAlias}\n  HostName 127.0.0.1\n  Port 1\n` });
-  t.equal((await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: closedHome, env: noAgentEnv(closedHome), systemConfig: null }, ['true']))).kind, 'connect');
+  t.equal((await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: closedHome, env: noAgentEnv(closedHome), systemConfig: null }, ['true']))).kind, 'connection-refused');
 
   // ssh2 emits the channel's 'close' only after its stdout was read to the end: exit must not wait for that
   t.same(await exitWithoutReading(spec), { code: 3, signal: null, connectionFailed: false },

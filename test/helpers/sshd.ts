@@ -76,6 +76,13 @@ export interface TestSshd {
    * every login: it works at once.
    */
   addClientKey(alias: string, options: string): void;
+  /**
+   * Gives the server a new host key (as a reinstalled server, or a
+   * man-in-the-middle, would present): writes it, makes sshd reload (SIGHUP)
+   * and waits until it presents it. known_hosts keeps the old one. Resolves
+   * to the new public key line.
+   */
+  regenerateHostKey(): Promise<string>;
   /** sshd's own log (-e) so far, for failure messages. */
   log(): string;
   stop(): Promise<void>;
@@ -243,6 +250,24 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
       keygen(key, `smd-test-${name}`);
       appendFileSync(authorizedKeys, `${options} ${readFileSync(`${key}.pub`, 'utf8')}`);
       appendFileSync(sshConfigFile, hostBlock(name, key));
+    },
+    async regenerateHostKey() {
+      rmSync(hostKey, { force: true });
+      rmSync(`${hostKey}.pub`, { force: true });
+      keygen(hostKey, 'smd-test-host-new');
+      const pub = readFileSync(`${hostKey}.pub`, 'utf8').trim();
+      const blob = pub.split(/\s+/)[1]!;
+      sshd.kill('SIGHUP');
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        let scanned = '';
+        try {
+          scanned = execFileSync('ssh-keyscan', ['-T', '2', '-t', 'ed25519', '-p', String(port), '127.0.0.1'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+        } catch { /* not listening again yet */ }
+        if (scanned.includes(blob)) return pub;
+        await sleep(100);
+      }
+      throw new Error(`sshd did not come back with its new host key:\n${Buffer.concat(sshdLog).toString().slice(-2000)}`);
     },
     log: () => Buffer.concat(sshdLog).toString(),
     stop() {

@@ -6,6 +6,10 @@ import { startSsh2 } from './ssh2-client.js';
 import type { RemoteProcess, TransportSpec } from './types.js';
 
 export { TransportError, type TransportErrorKind } from './errors.js';
+export {
+  classifyRemoteExit, describeFailure, sshFailureKind, isTransient,
+  type TransportFailure, type TransportFailureKind, type FailureContext,
+} from './failure.js';
 export type { RemoteExit, RemoteProcess, TransportSpec } from './types.js';
 export { remoteWords, remoteCommandLine, splitCommandWords, resolveSshCommand, findOnPath, isExecutableFile } from './ssh-command.js';
 export { teeRemote, type TeeLogs, type TeedRemoteProcess } from './tee.js';

@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthHandlerMiddleware, ClientChannel, ConnectConfig } from 'ssh2';
 import { TransportError } from './errors.js';
+import { sshFailureKind, type TransportFailureKind } from './failure.js';
 import {
   checkHostKey, fingerprintSha256, keyBlobType, keyTypeLabel, knownHostsName, preferredHostKeyAlgorithms, readKnownHosts,
 } from './known-hosts.js';
@@ -72,7 +73,7 @@ export function startSsh2(spec: Ssh2Spec, argv: string[]): Promise<RemoteProcess
   const cfg = ssh2HostConfig(spec);
   const { attempts, notes } = authAttempts(cfg, env, home);
   if (attempts.length === 0) {
-    return Promise.reject(new TransportError('auth',
+    return Promise.reject(new TransportError('auth-refused',
       `no key to offer to ${cfg.user}@${cfg.hostName}: no ssh-agent (SSH_AUTH_SOCK) and no usable identity file${notes.length ? ` (${notes.join('; ')})` : ''}`));
   }
   const khName = knownHostsName(cfg.hostKeyAlias ?? cfg.hostName, cfg.hostKeyAlias !== null ? 22 : cfg.port);
@@ -99,16 +100,16 @@ export function startSsh2(spec: Ssh2Spec, argv: string[]): Promise<RemoteProcess
       const v = checkHostKey(entries, [khName], key);
       if (v.status === 'ok') return true;
       if (v.status === 'revoked') {
-        hostKeyError = new TransportError('hostkey',
+        hostKeyError = new TransportError('host-key-revoked',
           `host key for ${khName} is REVOKED: the server presented ${label} key ${fp}, marked @revoked in ${v.entry.file}:${v.entry.line}; refusing to connect`);
       } else if (v.status === 'changed') {
         const rec = v.recorded.map((e) => `${e.file}:${e.line} (${keyTypeLabel(e.keyType)} ${fingerprintSha256(e.key)})`).join(', ');
-        hostKeyError = new TransportError('hostkey',
+        hostKeyError = new TransportError('host-key-changed',
           `REMOTE HOST IDENTIFICATION HAS CHANGED for ${khName}: the server presented ${label} key ${fp}, but ${mainKh} records another key (${rec}). ` +
           'Someone could be eavesdropping on you (man-in-the-middle), or the host key was just changed. Refusing to connect; ' +
           `if the change is legitimate, remove the old entry (ssh-keygen -R ${quoteWord(khName)} -f ${quoteWord(mainKh)}) and add the new key after checking its fingerprint.`);
       } else {
-        hostKeyError = new TransportError('hostkey',
+        hostKeyError = new TransportError('host-key-unknown',
           `host key verification failed: ${khName} is not in ${mainKh}; the server presented ${label} key ${fp}. ` +
           `Refusing to connect to an unknown host: check that fingerprint with the server's administrator, then add the key to ${mainKh} (for instance by connecting once with the system ssh).`);
       }
@@ -144,19 +145,19 @@ export function startSsh2(spec: Ssh2Spec, argv: string[]): Promise<RemoteProcess
       if (settled) return;
       if (hostKeyError !== null) { fail(hostKeyError); return; }
       if (err.level === 'client-authentication') {
-        fail(new TransportError('auth',
+        fail(new TransportError('auth-refused',
           `permission denied for ${where}: the server refused every key offered (${tried.join(', ') || 'none'})${notes.length ? `; ${notes.join('; ')}` : ''}`, { cause: err }));
         return;
       }
-      fail(new TransportError('connect', `cannot connect to ${where}: ${err.message}`, { cause: err }));
+      fail(new TransportError(connectFailureKind(err), `cannot connect to ${where}: ${err.message}`, { cause: err }));
     });
     client.on('close', () => {
-      if (!settled) fail(hostKeyError ?? new TransportError('connect', `connection to ${where} closed before the session started`));
+      if (!settled) fail(hostKeyError ?? new TransportError('connection-reset', `connection to ${where} closed before the session started`));
     });
 
     client.on('ready', () => {
       client.exec(command, (err, channel) => {
-        if (err) { fail(new TransportError('connect', `cannot run the remote command on ${where}: ${err.message}`, { cause: err })); return; }
+        if (err) { fail(new TransportError('unknown', `cannot run the remote command on ${where}: ${err.message}`, { cause: err })); return; }
         settled = true;
         resolve(wrapChannel(client, channel, `ssh2 ${spec.host} ${command}`));
       });
@@ -180,6 +181,19 @@ export function startSsh2(spec: Ssh2Spec, argv: string[]): Promise<RemoteProcess
  * and the end of the program's output (EOF) have both arrived: what nobody
  * read yet stays readable in `stdout`.
  */
+/** What a failed connection attempt was: a socket error's code, ssh2's handshake timeout, or unknown. */
+function connectFailureKind(err: Error & { level?: string; code?: string }): TransportFailureKind {
+  if (err.level === 'client-timeout') return 'timeout';
+  switch (err.code) {
+    case 'ECONNREFUSED': return 'connection-refused';
+    case 'ETIMEDOUT': return 'timeout';
+    case 'ECONNRESET': case 'EPIPE': case 'ECONNABORTED': return 'connection-reset';
+    case 'ENOTFOUND': case 'EAI_AGAIN': case 'EAI_NONAME': return 'dns';
+    case 'EHOSTUNREACH': case 'ENETUNREACH': case 'ENETDOWN': case 'EHOSTDOWN': return 'unreachable';
+    default: return sshFailureKind([err.message]) ?? 'unknown';
+  }
+}
+
 function wrapChannel(client: InstanceType<typeof Client>, channel: ClientChannel, description: string): RemoteProcess {
   // stderr: the program's own, plus our message if the connection breaks.
   const stderr = new PassThrough();

@@ -80,8 +80,9 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     const s2c = config.debug ? home.s2cLog(ep) : null;
     // The local program's idle timeout comes from the config (the remote one keeps its default).
     const childEnv = config.idleTimeout !== null ? { ...env, SMD_IDLE_TIMEOUT: String(config.idleTimeout) } : env;
+    const spec = transportFor(config, home, childEnv);
     const codes = await runPair({
-      localArgv, cwd: home.workarea, env: childEnv, spec: transportFor(config, home, childEnv), remoteArgv, logs,
+      localArgv, cwd: home.workarea, env: childEnv, spec, remoteArgv, logs,
       tee: direction === 'pull' ? { sent: c2s, received: s2c } : { sent: s2c, received: c2s },
       clientIsLocal: direction === 'pull', onClientLine: (l) => progress.line(l),
     });
@@ -95,7 +96,7 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     }
     const report = buildReport({
       direction, endpoint: ep, serverName: config.serverName, failed, verbose: o.verbose, showTags: o.showTags,
-      remoteLog: logs.remote, localLog: logs.local,
+      remoteLog: logs.remote, localLog: logs.local, transport: codes.transport, via: spec.kind,
     });
     for (const l of report.lines) say(l);
     say(summaryLine(direction, ep, failed, report.stats, (Date.now() - started) / 1000));
