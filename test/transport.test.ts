@@ -128,6 +128,18 @@ t.test('ssh_config and known_hosts parsing', async (t) => {
     '  UserKnownHostsFile ~/kh1 %d/kh2',
     'Host proxied',
     '  ProxyJump elsewhere',
+    'Host harmless',
+    '  ProxyJump none',
+    '  ControlMaster auto',
+    '  ControlPath ~/.ssh/cm-%r@%h:%p',
+    '  ForwardAgent yes',
+    '  SendEnv LANG LC_*',
+    '  IgnoreUnknown UseFancy*',
+    '  UseFancyThing yes',
+    'Host ciphered',
+    '  Ciphers aes128-ctr',
+    'Host typo',
+    '  HostNmae x',
     '',
   ].join('\n'));
   const o = { home: '/h', localUser: 'me', files: [cfg] };
@@ -144,7 +156,12 @@ t.test('ssh_config and known_hosts parsing', async (t) => {
   t.equal(resolveSshHost('other', o).port, 22);
   t.same(resolveSshHost('other', o).identityFiles, []);
   t.equal(resolveSshHost('inc', o).hostName, 'included.example', 'Include with a wildcard');
-  t.equal((await rejects(Promise.resolve().then(() => resolveSshHost('proxied', o)))).kind, 'config', 'ProxyJump is refused, not ignored');
+  const proxied = await rejects(Promise.resolve().then(() => resolveSshHost('proxied', o)));
+  t.equal(proxied.kind, 'config', 'ProxyJump is refused, not ignored');
+  t.match(proxied.message, new RegExp(`^${cfg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: ProxyJump \\(for proxied\\) is not supported by the built-in ssh client \\(TRANSPORT=ssh2\\): use the system ssh`));
+  t.equal(resolveSshHost('harmless', o).hostName, 'harmless', 'keys that change nothing for smd are accepted (ProxyJump none, ControlMaster, IgnoreUnknown...)');
+  t.match((await rejects(Promise.resolve().then(() => resolveSshHost('ciphered', o)))).message, /Ciphers \(for ciphered\) is not supported/, 'an algorithm list is not silently replaced');
+  t.match((await rejects(Promise.resolve().then(() => resolveSshHost('typo', o)))).message, /HostNmae \(for typo\) is not supported/, 'an unknown key is refused, as OpenSSH does');
   t.equal((await rejects(Promise.resolve().then(() => resolveSshHost('-oProxyCommand=x', o)))).kind, 'config');
 
   t.ok(hostFieldMatches('a.example,[127.0.0.1]:2222', ['[127.0.0.1]:2222']));
