@@ -162,6 +162,9 @@ t.test('smd-restricted-shell', async (t) => {
   t.equal(allowedProgram(`/x/..${BIN}/smd-server`, BIN), null, 'a program path must be spelled plainly');
   t.throws(() => checkArguments('smd-server', ['--dump-stdin', '/h/.smd/other', 'c', 'Mail'], '/h'), RefusedError);
   t.doesNotThrow(() => checkArguments('smd-client', ['-v', '-d', '-l', 'c', 'Mail', 'Other'], '/h'));
+  t.doesNotThrow(() => checkArguments('smd-server', ['--follow', 'Archive', 'c', 'Mail'], '/h'), '--follow below HOME');
+  t.throws(() => checkArguments('smd-client', ['--follow', '/', 'c', 'Mail'], '/h'), RefusedError, '--follow elsewhere');
+  t.throws(() => checkArguments('smd-server', ['--follow', 'a/../..', 'c', 'Mail'], '/h'), RefusedError);
   t.doesNotThrow(() => checkArguments('smd-server', ['c', '--dump-stdin'], '/h'), 'after the first positional everything is positional (as the programs parse it)');
 });
 

@@ -23,6 +23,8 @@
  *     --dump-stdin overwrites any file (S3: ~/.ssh/authorized_keys) and --override-db
  *     reads/writes/deletes any file as a db. --get-mddiff-cmdline is refused (useless
  *     remotely).
+ *   - both: --follow DIR (where folder symlinks may lead), with DIR relative and without
+ *     `..` like a mailbox: an absolute one (FOLLOW_REMOTE) is refused through this shell.
  *   - smd-client: -v/--verbose, -d/--dry-run, -l/--local-sync. Refused: -t/--translator
  *     (runs an arbitrary command), --rename-only (writes ~/smd-rename.sh, a script the
  *     user is told to run) and --override-db.
@@ -129,6 +131,13 @@ export function checkArguments(prog: Program, args: string[], home: string): str
       if (args[++k] === undefined) throw new RefusedError('--exclude needs a value');
       continue;
     }
+    if (a === '--follow') {
+      // where folder symlinks may lead: like a mailbox, below HOME only
+      const v = args[++k];
+      if (v === undefined) throw new RefusedError('--follow needs a value');
+      checkPathArgument(v, '--follow directory');
+      continue;
+    }
     if (prog === 'smd-server' && (a === '--override-db' || a === '--dump-stdin')) {
       const v = args[++k];
       if (v === undefined) throw new RefusedError(`${a} needs a value`);
@@ -168,6 +177,7 @@ Allowed:
   smd-server  -v -d -n --no-move --stop-after-diff --exclude GLOB,
               --override-db / --dump-stdin only with ~/.smd/rename-db
   smd-client  -v -d -l
+  both        --follow DIR, DIR relative and without ".."
   ENDPOINT and MAILBOX arguments that are relative and contain no "..";
   the program runs in $HOME
 Refused: anything else, e.g. smd-client -t (runs a command), --rename-only,
