@@ -7,6 +7,7 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { isTransientFailure } from '@smd/endpoint';
 import { REPO_BIN, startSshd, type TestSshd } from './helpers/sshd.js';
 import { deliver, smd, treeObject, writeConfig } from './helpers/sync-fixture.js';
 
@@ -40,6 +41,15 @@ t.test('through smd-restricted-shell as the command= of the key (ssh and ssh2)',
     t.equal(push.status, 0, `${transport} push: ${push.stdout}`);
     t.same(treeObject(join(sshd.remoteHome, mailbox)), treeObject(join(sshd.home, mailbox)), `${transport}: pushed`);
   }
+
+  // what the restricted shell refuses is reported as such (not as a network error), and not retried
+  writeConfig(sshd.home, 'rs-refused', { SERVERNAME: 'smd-restricted', CLIENTNAME: 'rs-refused', MAILBOX: 'Restricted-ssh', FOLLOW_REMOTE: '/srv/elsewhere' });
+  const refused = await smd('smd-pull', ['-s', 'rs-refused'], env);
+  t.equal(refused.status, 1);
+  t.match(refused.stdout, /smd-server: ERROR: ssh: smd-restricted-shell on smd-restricted refused to run/);
+  t.match(refused.stdout, /ssh said: smd-restricted-shell: refused: --follow directory "\/srv\/elsewhere" is an absolute path/);
+  t.match(refused.stdout, /TAGS: error::context\(ssh\) probable-cause\(remote-command-refused\) human-intervention\(necessary\)/);
+  t.notOk(isTransientFailure(refused.stdout), 'smd-loop does not retry it');
 
   // smd-uniform-names uploads to and reads ~/.smd/rename-db: the restricted shell's only exception
   const remoteMsgs = [0, 1, 2].map(() => deliver(sshd.remoteHome, 'Uniform'));

@@ -48,6 +48,11 @@ t.test('OpenSSH messages are classified (pure)', async (t) => {
   t.match(missing?.summary, /\/usr\/bin\/smd-server was not found on mail/);
   t.equal(classifyRemoteExit({ code: 127, signal: null, connectionFailed: false }, ['ERROR: x not found'], ctx), null, 'our program\'s own 127? not the shell');
   t.equal(classifyRemoteExit({ code: 3, signal: null, connectionFailed: false }, ['Permission denied (publickey).'], ctx), null, 'the program ended by itself');
+  const restricted = classifyRemoteExit({ code: 1, signal: null, connectionFailed: false },
+    ['smd-restricted-shell: refused: option --follow of smd-server: --follow directory "/data" is an absolute path'], ctx);
+  t.equal(restricted?.kind, 'remote-command-refused');
+  t.equal(restricted?.transient, false);
+  t.match(restricted?.details, [/--follow directory "\/data" is an absolute path/]);
 });
 
 // Each case is a whole smd-pull through sshd (several processes): more than .taprc's 120 s on a loaded machine.

@@ -15,6 +15,8 @@ export type TransportFailureKind =
   | 'auth-refused'
   /** logged in, but the remote program is not there (exit 127/126 of the remote shell) */
   | 'remote-program-missing'
+  /** the key's `command=` (smd-restricted-shell) refused the remote command */
+  | 'remote-command-refused'
   | 'connection-refused'
   | 'timeout'
   /** the connection was closed or reset, at start or during the run */
@@ -71,6 +73,7 @@ const PATTERNS: readonly [TransportFailureKind, RegExp][] = [
   ['connection-reset', /Connection reset|closed by remote host|Connection closed by|Broken pipe|connection lost|ECONNRESET|EPIPE/i],
 ];
 const MISSING = /not found|No such file or directory|Permission denied|cannot execute|Is a directory/i;
+const RESTRICTED = /^smd-restricted-shell: refused: (.*)$/;
 
 /** The kind ssh's messages point at, or null. */
 export function sshFailureKind(lines: readonly string[]): TransportFailureKind | null {
@@ -91,10 +94,13 @@ export function classifyRemoteExit(
   const said = lines.filter((l) => l.trim() !== '' && !OWN_LINE.test(l));
   const last = said.slice(-5);
   if (!exit.connectionFailed) {
+    if (ctx.started) return null;
     // the remote shell's "not found" (127) or "cannot execute" (126): smd is not installed there
-    if ((exit.code === 127 || exit.code === 126) && !ctx.started && said.some((l) => MISSING.test(l))) {
+    if ((exit.code === 127 || exit.code === 126) && said.some((l) => MISSING.test(l))) {
       return describeFailure('remote-program-missing', ctx, last);
     }
+    const refused = said.map((l) => RESTRICTED.exec(l)).find((m) => m !== null);
+    if (exit.code === 1 && refused != null) return describeFailure('remote-command-refused', ctx, [refused[0]]);
     return null;
   }
   return describeFailure(sshFailureKind(said) ?? (ctx.started ? 'connection-reset' : 'unknown'), ctx, last);
@@ -118,6 +124,9 @@ export function describeFailure(kind: TransportFailureKind, ctx: FailureContext,
           `check that your public key is in ~/.ssh/authorized_keys on the server and that ssh offers it (ssh-agent, or IdentityFile in ~/.ssh/config); "ssh -v ${h} true" shows what is tried`];
       case 'remote-program-missing':
         return [`${ctx.program} was not found on ${h}`, `install smd on ${h} (${ctx.program} must be there)`];
+      case 'remote-command-refused':
+        return [`smd-restricted-shell on ${h} refused to run ${ctx.program} with these arguments`,
+          'change the configuration here (the message says what was refused), or what that key may run on the server'];
       case 'connection-refused':
         return [`${h} refused the connection (no sshd listening, or the wrong port)`, null];
       case 'timeout':
