@@ -117,7 +117,6 @@ t.test('smd-restricted-shell', async (t) => {
     'smd-server x Mail > /tmp/f',
     'smd-server -vd x Mail',
     'smd-client "x" "Mail" | sh',
-    "smd-server x 'Mail\nother'",
   ];
   for (const cmd of refused) {
     const r = await rs(cmd);
@@ -138,9 +137,6 @@ t.test('smd-restricted-shell', async (t) => {
   for (const tmpDir of [`${existing}/..`, `${existing}/missing/../..`]) {
     const db = await rs(`smd-server --override-db ${tmpDir}/${basename(home)}/.smd/rename-db x Mail`);
     t.same(db, { code: 1, stdout: '', stderr: 'smd-restricted-shell: refused: --override-db is only allowed with ~/.smd/rename-db\n' }, `${tmpDir}: rename-db`);
-    const prog = await rs(`${tmpDir}/..${BIN}/smd-server --version`);
-    t.equal(prog.code, 1, `${tmpDir}: program path`);
-    t.match(prog.stderr, /^smd-restricted-shell: refused: ".*" is not allowed: only smd-server and smd-client/);
   }
 
   // the pure pieces
