@@ -1,7 +1,7 @@
 import t from 'tap';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { splitCommandLine, checkArguments, allowedProgram, RefusedError } from '@smd/cli/commands/smd-restricted-shell';
 
@@ -130,16 +130,37 @@ t.test('smd-restricted-shell', async (t) => {
     t.notMatch(r.stderr, /smd-restricted-shell: refused/, `allowed: ${cmd}`);
   }
 
+  // Paths are judged by their spelling, never by the file system: whether /tmp/<dir> exists must not change the answer.
+  const existing = tmp();
+  mkdirSync(join(home, '.smd'), { recursive: true });
+  // both spell /tmp; only the first walks through directories that exist
+  for (const tmpDir of [`${existing}/..`, `${existing}/missing/../..`]) {
+    const db = await rs(`smd-server --override-db ${tmpDir}/${basename(home)}/.smd/rename-db x Mail`);
+    t.same(db, { code: 1, stdout: '', stderr: 'smd-restricted-shell: refused: --override-db is only allowed with ~/.smd/rename-db\n' }, `${tmpDir}: rename-db`);
+  }
+
   // the pure pieces
   t.same(splitCommandLine(`smd-server --exclude 'a b*' "c\\"d" e\\ f ~/x`, '/h'), ['smd-server', '--exclude', 'a b*', 'c"d', 'e f', '/h/x']);
+  for (const nl of ["x 'a\nb'", 'x "a\nb"', 'x a\\\nb', 'x\nb']) t.throws(() => splitCommandLine(nl, '/h'), RefusedError, `a newline: ${JSON.stringify(nl)}`);
   t.equal(allowedProgram('smd-client', BIN), 'smd-client');
   t.equal(allowedProgram(join(BIN, 'smd-server'), BIN), 'smd-server');
   t.equal(allowedProgram(join(BIN, 'mddiff'), BIN), null);
   t.equal(allowedProgram('/tmp/smd-server', BIN), null);
-  t.doesNotThrow(() => checkArguments('smd-server', ['--no-move', '--stop-after-diff', '--override-db', '~/.smd/rename-db'.replace('~', '/h'), 'c', 'Mail'], '/h'));
-  t.doesNotThrow(() => checkArguments('smd-server', ['--dump-stdin', '.smd/rename-db', 'c', 'Mail'], '/h'));
+  t.same(checkArguments('smd-server', ['--no-move', '--stop-after-diff', '--override-db', '/h/.smd/rename-db', 'c', 'Mail'], '/h'),
+    ['--no-move', '--stop-after-diff', '--override-db', '/h/.smd/rename-db', 'c', 'Mail']);
+  t.same(checkArguments('smd-server', ['--dump-stdin', '.smd/rename-db', 'c', 'Mail'], '/h'), ['--dump-stdin', '/h/.smd/rename-db', 'c', 'Mail'],
+    'relative to HOME; the program gets the absolute path');
+  t.same(checkArguments('smd-server', ['--dump-stdin', '~/.smd/rename-db', 'c', 'Mail'], '/h'), ['--dump-stdin', '/h/.smd/rename-db', 'c', 'Mail'],
+    'a literal ~/ (quoted by the sender) means HOME, as smd-server reads it');
+  t.throws(() => checkArguments('smd-server', ['--override-db', '/x/../h/.smd/rename-db', 'c', 'Mail'], '/h'), RefusedError);
+  t.throws(() => checkArguments('smd-server', ['--override-db', '/h//.smd/rename-db', 'c', 'Mail'], '/h'), RefusedError);
+  t.throws(() => checkArguments('smd-server', ['--dump-stdin', '~/.smd/./rename-db', 'c', 'Mail'], '/h'), RefusedError);
+  t.equal(allowedProgram(`/x/..${BIN}/smd-server`, BIN), null, 'a program path must be spelled plainly');
   t.throws(() => checkArguments('smd-server', ['--dump-stdin', '/h/.smd/other', 'c', 'Mail'], '/h'), RefusedError);
   t.doesNotThrow(() => checkArguments('smd-client', ['-v', '-d', '-l', 'c', 'Mail', 'Other'], '/h'));
+  t.doesNotThrow(() => checkArguments('smd-server', ['--follow', 'Archive', 'c', 'Mail'], '/h'), '--follow below HOME');
+  t.throws(() => checkArguments('smd-client', ['--follow', '/', 'c', 'Mail'], '/h'), RefusedError, '--follow elsewhere');
+  t.throws(() => checkArguments('smd-server', ['--follow', 'a/../..', 'c', 'Mail'], '/h'), RefusedError);
   t.doesNotThrow(() => checkArguments('smd-server', ['c', '--dump-stdin'], '/h'), 'after the first positional everything is positional (as the programs parse it)');
 });
 

@@ -6,10 +6,11 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  startRemote, teeRemote, resolveSshCommand, shellQuote, splitShellWords, remoteCommandLine, TransportError,
+  startRemote, teeRemote, resolveSshCommand, remoteWords, remoteCommandLine, splitCommandWords, TransportError,
   resolveSshHost, hostFieldMatches, fingerprintSha256,
   type RemoteProcess, type RemoteExit, type TransportSpec,
 } from '@smd/transport';
+import { quoteWord } from '@smd/shell';
 import { startSshd, type TestSshd } from './helpers/sshd.js';
 
 // ---------------------------------------------------------------- helpers
@@ -60,6 +61,22 @@ const NASTY = [
 const PRINT_ARGS = ['printf', '%s\\0'];
 const splitNul = (b: Buffer): string[] => { const s = b.toString('utf8'); return s === '' ? [] : s.slice(0, -1).split('\0'); };
 
+/**
+ * `exit` settles once the program has ended even if nobody reads its stdout
+ * (smd-pull stops reading when its local program exits): within 10 s, or
+ * 'stalled'.
+ */
+async function exitWithoutReading(spec: TransportSpec): Promise<RemoteExit | 'stalled'> {
+  const r = await startRemote(spec, ['sh', '-c', 'echo unread; exit 3']);
+  r.stderr.resume();
+  r.stdin.end();
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([r.exit, new Promise<'stalled'>((res) => { timer = setTimeout(() => res('stalled'), 10_000); })]);
+  clearTimeout(timer);
+  r.kill();
+  return exit;
+}
+
 function tempDir(prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   t.teardown(() => rmSync(d, { recursive: true, force: true }));
@@ -68,20 +85,17 @@ function tempDir(prefix: string): string {
 
 // ---------------------------------------------------------------- pure parts
 
-t.test('shell quoting and ssh command resolution', async (t) => {
-  t.equal(shellQuote('Mail/cur'), 'Mail/cur');
-  t.equal(shellQuote(''), "''");
-  t.equal(shellQuote("it's"), "'it'\\''s'");
-  t.equal(shellQuote('a b'), "'a b'");
-  t.equal(remoteCommandLine(['/x/smd-server', '--exclude', 'Mail/.Spam*', 'c', 'Mail']), "/x/smd-server --exclude 'Mail/.Spam*' c Mail");
-  // what sh reads back is exactly what went in
-  const back = execFileSync('sh', ['-c', `printf '%s\\0' ${NASTY.map(shellQuote).join(' ')}`]);
-  t.same(splitNul(back), NASTY);
+t.test('remote words and ssh command resolution', async (t) => {
+  // one word per argument, quoted only when needed; a leading ~/ is left to the remote shell
+  t.same(remoteWords(['/x/smd-server', '--exclude', 'Mail/.Spam*', '-v', 'c', 'Mail', 'a b', '~/.smd/rename-db', '~/a b', '~']),
+    ['/x/smd-server', '--exclude', "'Mail/.Spam*'", '-v', 'c', 'Mail', "'a b'", '~/.smd/rename-db', "~/'a b'", "'~'"]);
+  t.equal(remoteCommandLine(['/x/smd-server', 'c', 'My Mail']), "/x/smd-server c 'My Mail'");
+  const back = execFileSync('sh', ['-c', `printf '%s\\0' ${remoteCommandLine(['~/x', '~/a b', ...NASTY])}`], { env: { ...process.env, HOME: '/rh' } });
+  t.same(splitNul(back), ['/rh/x', '/rh/a b', ...NASTY], 'the remote sh reads the words back; ~/ is its HOME');
+  t.throws(() => remoteWords([]), TransportError);
 
-  t.same(splitShellWords('ssh -C  -o ControlMaster=auto'), ['ssh', '-C', '-o', 'ControlMaster=auto']);
-  t.same(splitShellWords(`ssh -o "ControlPath=/tmp/a b" -i 'k e y' x\\ y ""`), ['ssh', '-o', 'ControlPath=/tmp/a b', '-i', 'k e y', 'x y', '']);
-  t.same(splitShellWords('a "b\\"c\\\\d\\x"'), ['a', 'b"c\\d\\x']);
-  t.equal((await rejects(Promise.resolve().then(() => splitShellWords('ssh "x')))).kind, 'config');
+  t.same(splitCommandWords(`ssh -o "ControlPath=/tmp/a b" -i 'k e y'`), ['ssh', '-o', 'ControlPath=/tmp/a b', '-i', 'k e y']);
+  t.equal((await rejects(Promise.resolve().then(() => splitCommandWords('ssh "x')))).kind, 'config');
 
   const dir = tempDir('smd-tr-path-');
   writeFileSync(join(dir, 'fakessh'), '#!/bin/sh\n', { mode: 0o755 });
@@ -114,6 +128,18 @@ t.test('ssh_config and known_hosts parsing', async (t) => {
     '  UserKnownHostsFile ~/kh1 %d/kh2',
     'Host proxied',
     '  ProxyJump elsewhere',
+    'Host harmless',
+    '  ProxyJump none',
+    '  ControlMaster auto',
+    '  ControlPath ~/.ssh/cm-%r@%h:%p',
+    '  ForwardAgent yes',
+    '  SendEnv LANG LC_*',
+    '  IgnoreUnknown UseFancy*',
+    '  UseFancyThing yes',
+    'Host ciphered',
+    '  Ciphers aes128-ctr',
+    'Host typo',
+    '  HostNmae x',
     '',
   ].join('\n'));
   const o = { home: '/h', localUser: 'me', files: [cfg] };
@@ -130,7 +156,12 @@ t.test('ssh_config and known_hosts parsing', async (t) => {
   t.equal(resolveSshHost('other', o).port, 22);
   t.same(resolveSshHost('other', o).identityFiles, []);
   t.equal(resolveSshHost('inc', o).hostName, 'included.example', 'Include with a wildcard');
-  t.equal((await rejects(Promise.resolve().then(() => resolveSshHost('proxied', o)))).kind, 'config', 'ProxyJump is refused, not ignored');
+  const proxied = await rejects(Promise.resolve().then(() => resolveSshHost('proxied', o)));
+  t.equal(proxied.kind, 'config', 'ProxyJump is refused, not ignored');
+  t.match(proxied.message, new RegExp(`^${cfg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: ProxyJump \\(for proxied\\) is not supported by the built-in ssh client \\(TRANSPORT=ssh2\\): use the system ssh`));
+  t.equal(resolveSshHost('harmless', o).hostName, 'harmless', 'keys that change nothing for smd are accepted (ProxyJump none, ControlMaster, IgnoreUnknown...)');
+  t.match((await rejects(Promise.resolve().then(() => resolveSshHost('ciphered', o)))).message, /Ciphers \(for ciphered\) is not supported/, 'an algorithm list is not silently replaced');
+  t.match((await rejects(Promise.resolve().then(() => resolveSshHost('typo', o)))).message, /HostNmae \(for typo\) is not supported/, 'an unknown key is refused, as OpenSSH does');
   t.equal((await rejects(Promise.resolve().then(() => resolveSshHost('-oProxyCommand=x', o)))).kind, 'config');
 
   t.ok(hostFieldMatches('a.example,[127.0.0.1]:2222', ['[127.0.0.1]:2222']));
@@ -212,12 +243,13 @@ t.test('tee logs exactly the bytes that crossed', async (t) => {
 t.test('system ssh: SMD_SSH and a fake ssh found on PATH', async (t) => {
   const dir = tempDir('smd-tr-fake-');
   const record = join(dir, 'args');
-  // A fake ssh: records its arguments, then plays the remote login shell.
+  // A fake ssh: records its arguments, then plays sshd: the words after the
+  // options and the host, joined with spaces, run by sh -c.
   writeFileSync(join(dir, 'fakessh'), `#!/bin/sh
 : > '${record}'
 for a in "$@"; do printf '%s\\0' "$a" >> '${record}'; done
-for last in "$@"; do :; done
-exec sh -c "$last"
+shift 3
+exec sh -c "$*"
 `, { mode: 0o755 });
   const env = { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}`, SMD_SSH: `fakessh -o 'Opt=a b'` };
   const command = resolveSshCommand({ configValue: 'ssh -C', env });
@@ -227,14 +259,46 @@ exec sh -c "$last"
   t.same(splitNul(r.stdout), NASTY, 'every argument arrives intact through the remote shell');
   const argv = splitNul(readFileSync(record));
   t.same(argv.slice(0, 3), ['-o', 'Opt=a b', 'user@server'], 'ssh options, then the host, nothing added');
-  t.equal(argv.length, 4, 'the remote command is one argument');
-  t.equal(argv[3], remoteCommandLine([...PRINT_ARGS, ...NASTY]));
+  t.same(argv.slice(3), [...PRINT_ARGS, ...NASTY].map(quoteWord), 'then one argument per word, each quoted only when it needs it');
+  t.equal(argv[3], 'printf', 'a plain word goes bare');
   t.notOk(existsSync('/tmp/smd-pwned'), 'no injection');
 
   const e = await rejects(startRemote({ kind: 'ssh', command: ['/nonexistent/ssh'], host: 'h' }, ['true']));
   t.equal(e.kind, 'spawn');
   const bad = await rejects(startRemote({ kind: 'ssh', command, host: '-oProxyCommand=touch /tmp/x' }, ['true']));
   t.equal(bad.kind, 'config');
+});
+
+/** The words smd-pull really sends (a plain path, options, %-encoded names, the rename-db). */
+const SMD_WORDS = ['-v', '--exclude', 'Mail/.Spam%2A', '--override-db', '~/.smd/rename-db', 'laptop', 'Mail', 'Other%20Box', 'a=b,c@d:e+f'];
+
+/** Wrappers users put in SSH / SMD_SSH that run their arguments themselves, with no shell in between. */
+function execWrappers(dir: string): Record<string, string> {
+  const here = join(dir, 'wrapped-cwd');
+  mkdirSync(here);
+  const w = {
+    'shift; exec "$@"': '#!/bin/sh\nshift\nexec "$@"\n',
+    'cd DIR && exec "$@"': `#!/bin/sh\nshift\ncd '${here}' && exec "$@"\n`,
+    'a sudo-like wrapper (env)': '#!/bin/sh\nhost=$1; shift\nexec env SMD_WRAPPED_FOR="$host" "$@"\n',
+  };
+  const out: Record<string, string> = {};
+  Object.entries(w).forEach(([name, body], i) => {
+    const p = join(dir, `wrapper${i}`);
+    writeFileSync(p, body, { mode: 0o755 });
+    out[name] = p;
+  });
+  return out;
+}
+
+t.test('system ssh: wrappers that run their arguments themselves', async (t) => {
+  const dir = tempDir('smd-tr-wrap-');
+  const printArgs = join(dir, 'print-args');
+  writeFileSync(printArgs, '#!/bin/sh\nprintf \'%s\\0\' "$@"\n', { mode: 0o755 });
+  for (const [name, wrapper] of Object.entries(execWrappers(dir))) {
+    const r = await run({ kind: 'ssh', command: [wrapper], host: 'server' }, [printArgs, ...SMD_WORDS]);
+    t.equal(r.exit.code, 0, `${name}: ${r.stderr}`);
+    t.same(splitNul(r.stdout), SMD_WORDS, `${name}: the program and each of its words arrive as they are`);
+  }
 });
 
 // ---------------------------------------------------------------- real sshd
@@ -263,6 +327,8 @@ t.test('system ssh through a real sshd', async (t) => {
   const a = await run(spec, [...PRINT_ARGS, ...NASTY]);
   t.same(splitNul(a.stdout), NASTY, 'arguments with spaces, quotes, $, & ... arrive intact');
   t.notOk(existsSync('/tmp/smd-pwned'), 'no injection');
+  const smdWords = await run(spec, [...PRINT_ARGS, ...SMD_WORDS]);
+  t.same(splitNul(smdWords.stdout), SMD_WORDS.map((x) => x.replace(/^~\//, `${sshd.remoteHome}/`)), "smd's words arrive, ~/ is the remote HOME");
 
   const x = await run(spec, ['sh', '-c', 'echo to-stderr >&2; exit 7']);
   t.same(x.exit, { code: 7, signal: null, connectionFailed: false }, 'remote exit status');
@@ -289,6 +355,9 @@ t.test('system ssh through a real sshd', async (t) => {
   k.kill();
   const ke = await k.exit;
   t.not(ke.code, 0, 'killed');
+
+  t.same(await exitWithoutReading(spec), { code: 3, signal: null, connectionFailed: false },
+    'exit settles while stdout is unread');
 });
 
 /** A client HOME for ssh2 variants: its own .ssh/config, keys and known_hosts. */
@@ -320,6 +389,8 @@ t.test('ssh2 built-in client through the real sshd', async (t) => {
 
   const a = await run(spec, [...PRINT_ARGS, ...NASTY]);
   t.same(splitNul(a.stdout), NASTY, 'arguments arrive intact');
+  const smdWords = await run(spec, [...PRINT_ARGS, ...SMD_WORDS]);
+  t.same(splitNul(smdWords.stdout), SMD_WORDS.map((x) => x.replace(/^~\//, `${sshd.remoteHome}/`)), "smd's words arrive, ~/ is the remote HOME");
   const x = await run(spec, ['sh', '-c', 'echo oops >&2; exit 5']);
   t.same(x.exit, { code: 5, signal: null, connectionFailed: false });
   t.equal(x.stderr, 'oops\n');
@@ -349,7 +420,7 @@ t.test('ssh2 built-in client through the real sshd', async (t) => {
   // unknown host: refused with the fingerprint and the file
   const unknownHome = variantHome({ knownHosts: '' });
   const u = await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: unknownHome, env: noAgentEnv(unknownHome), systemConfig: null }, ['true']));
-  t.equal(u.kind, 'hostkey');
+  t.equal(u.kind, 'host-key-unknown');
   t.ok(u.message.includes(fp), `fingerprint ${fp} in: ${u.message}`);
   t.ok(u.message.includes(join(unknownHome, '.ssh', 'known_hosts')), 'known_hosts path in the message');
 
@@ -358,27 +429,31 @@ t.test('ssh2 built-in client through the real sshd', async (t) => {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', otherKey]);
   const changedHome = variantHome({ knownHosts: `[127.0.0.1]:${sshd.port} ${readFileSync(`${otherKey}.pub`, 'utf8')}` });
   const c = await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: changedHome, env: noAgentEnv(changedHome), systemConfig: null }, ['true']));
-  t.equal(c.kind, 'hostkey');
+  t.equal(c.kind, 'host-key-changed');
   t.match(c.message, /CHANGED/);
   t.ok(c.message.includes(fp), 'presented fingerprint in the message');
 
   // @revoked wins over a matching line
   const revokedHome = variantHome({ knownHosts: `[127.0.0.1]:${sshd.port} ${sshd.hostKeyPub}\n@revoked * ${sshd.hostKeyPub}\n` });
   const rv = await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: revokedHome, env: noAgentEnv(revokedHome), systemConfig: null }, ['true']));
-  t.equal(rv.kind, 'hostkey');
+  t.equal(rv.kind, 'host-key-revoked');
   t.match(rv.message, /REVOKED/);
 
   // a key the server does not know: auth error
   const wrongHome = variantHome({ keys: false });
   copyFileSync(otherKey, join(wrongHome, '.ssh', 'id_ed25519'));
   const w = await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: wrongHome, env: noAgentEnv(wrongHome), systemConfig: null }, ['true']));
-  t.equal(w.kind, 'auth', w.message);
+  t.equal(w.kind, 'auth-refused', w.message);
   const none = variantHome({ keys: false });
-  t.equal((await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: none, env: noAgentEnv(none), systemConfig: null }, ['true']))).kind, 'auth');
+  t.equal((await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: none, env: noAgentEnv(none), systemConfig: null }, ['true']))).kind, 'auth-refused');
 
   // closed port: connect error
   const closedHome = variantHome({ config: `Host ${sshd.sshConfigAlias}\n  HostName 127.0.0.1\n  Port 1\n` });
-  t.equal((await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: closedHome, env: noAgentEnv(closedHome), systemConfig: null }, ['true']))).kind, 'connect');
+  t.equal((await rejects(startRemote({ kind: 'ssh2', host: sshd.sshConfigAlias, home: closedHome, env: noAgentEnv(closedHome), systemConfig: null }, ['true']))).kind, 'connection-refused');
+
+  // ssh2 emits the channel's 'close' only after its stdout was read to the end: exit must not wait for that
+  t.same(await exitWithoutReading(spec), { code: 3, signal: null, connectionFailed: false },
+    'exit settles while stdout is unread (the 30 s stall of every ssh2 pull)');
 
   // kill
   const k = await startRemote(spec, ['cat']); // cat also ends when sshd closes its stdin: no orphan

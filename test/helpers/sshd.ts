@@ -38,7 +38,7 @@
  * is enough for it. `env` has no SSH_AUTH_SOCK (no agent leaks in).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -69,6 +69,20 @@ export interface TestSshd {
   readonly clientBin: string;
   /** Environment to run ssh / smd with: HOME, PATH, SMD_REMOTE_BIN; no SSH_AUTH_SOCK. */
   readonly env: NodeJS.ProcessEnv;
+  /**
+   * Adds a client key whose authorized_keys line starts with `options` (e.g.
+   * `command="..."`), and the Host `alias` in `home/.ssh/config` that logs in
+   * with it (otherwise like `sshConfigAlias`). sshd reads authorized_keys at
+   * every login: it works at once.
+   */
+  addClientKey(alias: string, options: string): void;
+  /**
+   * Gives the server a new host key (as a reinstalled server, or a
+   * man-in-the-middle, would present): writes it, makes sshd reload (SIGHUP)
+   * and waits until it presents it. known_hosts keeps the old one. Resolves
+   * to the new public key line.
+   */
+  regenerateHostKey(): Promise<string>;
   /** sshd's own log (-e) so far, for failure messages. */
   log(): string;
   stop(): Promise<void>;
@@ -190,12 +204,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
 
   const sshConfigFile = join(sshDir, 'config');
   const knownHostsFile = join(sshDir, 'known_hosts');
-  writeFileSync(sshConfigFile, [
-    `Host ${alias}`,
+  const hostBlock = (name: string, key: string): string => [
+    `Host ${name}`,
     '  HostName 127.0.0.1',
     `  Port ${port}`,
     `  User ${user}`,
-    `  IdentityFile ${clientKey}`,
+    `  IdentityFile ${key}`,
     '  IdentitiesOnly yes',
     `  UserKnownHostsFile ${knownHostsFile}`,
     '  GlobalKnownHostsFile /dev/null',
@@ -203,7 +217,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
     '  BatchMode yes',
     '  LogLevel ERROR',
     '',
-  ].join('\n'), { mode: 0o600 });
+  ].join('\n');
+  writeFileSync(sshConfigFile, hostBlock(alias, clientKey), { mode: 0o600 });
   writeFileSync(knownHostsFile, `[127.0.0.1]:${port} ${hostKeyPub}\n`, { mode: 0o600 });
   writeFileSync(join(clientBin, 'ssh'), `#!/bin/sh\nexec /usr/bin/ssh -F '${sshConfigFile}' "$@"\n`, { mode: 0o755 });
 
@@ -230,6 +245,30 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
     remoteBin,
     clientBin,
     env,
+    addClientKey(name: string, options: string) {
+      const key = join(sshDir, `id_${name}`);
+      keygen(key, `smd-test-${name}`);
+      appendFileSync(authorizedKeys, `${options} ${readFileSync(`${key}.pub`, 'utf8')}`);
+      appendFileSync(sshConfigFile, hostBlock(name, key));
+    },
+    async regenerateHostKey() {
+      rmSync(hostKey, { force: true });
+      rmSync(`${hostKey}.pub`, { force: true });
+      keygen(hostKey, 'smd-test-host-new');
+      const pub = readFileSync(`${hostKey}.pub`, 'utf8').trim();
+      const blob = pub.split(/\s+/)[1]!;
+      sshd.kill('SIGHUP');
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        let scanned = '';
+        try {
+          scanned = execFileSync('ssh-keyscan', ['-T', '2', '-t', 'ed25519', '-p', String(port), '127.0.0.1'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+        } catch { /* not listening again yet */ }
+        if (scanned.includes(blob)) return pub;
+        await sleep(100);
+      }
+      throw new Error(`sshd did not come back with its new host key:\n${Buffer.concat(sshdLog).toString().slice(-2000)}`);
+    },
     log: () => Buffer.concat(sshdLog).toString(),
     stop() {
       stopped ??= (async () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { findOnPath as findProgram, isExecutableFile } from '@smd/transport';
+import { findOnPath as findProgram, isExecutableFile, splitCommandWords } from '@smd/transport';
+import { splitFields } from '@smd/shell';
 import { join, isAbsolute } from 'node:path';
 import { type ByteString, fromUtf8 } from '@smd/maildir';
 import { ConfigError, parseShellAssignments, shellVariables } from './shell.js';
@@ -78,9 +79,9 @@ export interface LoadOptions {
   resolveTranslators?: boolean;
 }
 
-/** Splits a space-separated list (any whitespace; empty items dropped). */
+/** Splits a list variable the way upstream's `$VAR` did (white space; quotes are not interpreted). */
 export function splitList(value: string): string[] {
-  return value.split(/\s+/).filter((s) => s !== '');
+  return splitFields(value);
 }
 
 /** Strips exactly one trailing `/` from the whole value (as upstream's sed did). */
@@ -162,7 +163,9 @@ export function parseEndpointConfig(text: string, file: string, endpoint: string
 
   const transportRaw = get('TRANSPORT').trim();
   if (transportRaw !== '' && transportRaw !== 'ssh' && transportRaw !== 'ssh2') bad('TRANSPORT', `TRANSPORT must be "ssh" or "ssh2", not "${transportRaw}"`);
-  const ssh = splitList(get('SSH'));
+  // The words the ssh transport will run (quotes honoured, see splitCommandWords).
+  let ssh: string[] = [];
+  try { ssh = splitCommandWords(get('SSH')); } catch (e) { bad('SSH', `SSH: ${(e as Error).message}`); }
   const smdClientOpts = splitList(get('SMDCLIENTOPTS'));
   const serverName = get('SERVERNAME').trim();
   const localhost = serverName === 'localhost';

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { readWord, ShellSyntaxError, type Expansion } from '@smd/shell';
 
 /**
  * A parser for the subset of the POSIX shell that smd configuration files contain.
@@ -13,6 +14,8 @@ import { hostname } from 'node:os';
  *     in-process; no other command.
  * Variables: earlier assignments of the file, then the given environment; unset → empty.
  * Anything else raises a ConfigError naming the file, the line and the construct.
+ * Words are read by the shared shell-word lexer (@smd/shell), with the expansions
+ * above computed here; this file reads the statements around them.
  */
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -47,9 +50,11 @@ export function substituteCommand(cmd: string): string | null {
 
 interface Word {
   text: string;
-  /** the unquoted, unescaped text when the word is a plain `NAME=` prefix candidate */
+  /** NAME when the word is an assignment `NAME=value` (its text is then the value) */
   assignName: string | null;
 }
+
+const ASSIGNMENT = /[A-Za-z_][A-Za-z0-9_]*=/y;
 
 /** Parses shell-subset text into assignments, in order. */
 export function parseShellAssignments(text: string, file: string, env: NodeJS.ProcessEnv = process.env): ShellAssignment[] {
@@ -59,120 +64,75 @@ export function parseShellAssignments(text: string, file: string, env: NodeJS.Pr
   let line = 1;
   const n = text.length;
   const fail = (what: string, at = line): never => { throw new ConfigError(file, at, what); };
+  const lineAt = (offset: number): number => {
+    let l = 1;
+    for (let k = text.indexOf('\n'); k >= 0 && k < offset; k = text.indexOf('\n', k + 1)) l++;
+    return l;
+  };
   const lookup = (name: string): string => vars.get(name) ?? env[name] ?? '';
 
-  const readName = (): string => {
-    let s = '';
-    while (i < n && NAME_CHAR.test(text[i])) s += text[i++];
-    return s;
+  const readName = (at: number): string => {
+    let e = at;
+    while (e < n && NAME_CHAR.test(text[e])) e++;
+    return text.slice(at, e);
   };
 
-  // `$...` at text[i] === '$'. Returns the expansion.
-  const dollar = (): string => {
-    i++; // $
-    const c = text[i];
+  // `$...` at text[at] === '$' (outside or inside double quotes).
+  const dollar: Expansion = (_t, at) => {
+    const c = text[at + 1];
     if (c === '{') {
-      i++;
-      if (i < n && NAME_START.test(text[i])) {
-        const name = readName();
-        if (text[i] === '}') { i++; return lookup(name); }
-        return fail(`parameter expansion \${${name}${text[i] ?? ''}...} is not supported (only \${NAME})`);
+      if (at + 2 < n && NAME_START.test(text[at + 2])) {
+        const name = readName(at + 2);
+        const after = at + 2 + name.length;
+        if (text[after] === '}') return { value: lookup(name), end: after + 1 };
+        return fail(`parameter expansion \${${name}${text[after] ?? ''}...} is not supported (only \${NAME})`, lineAt(at));
       }
-      return fail('parameter expansion ${...} is not supported (only ${NAME})');
+      return fail('parameter expansion ${...} is not supported (only ${NAME})', lineAt(at));
     }
     if (c === '(') {
-      if (text[i + 1] === '(') fail('arithmetic expansion $((...)) is not supported');
-      const end = text.indexOf(')', i);
-      if (end < 0) fail('unterminated $(');
-      const cmd = text.slice(i + 1, end);
+      if (text[at + 2] === '(') fail('arithmetic expansion $((...)) is not supported', lineAt(at));
+      const close = text.indexOf(')', at + 1);
+      if (close < 0) fail('unterminated $(', lineAt(at));
+      const cmd = text.slice(at + 2, close);
       const r = substituteCommand(cmd);
-      if (r === null) fail(`command substitution $(${cmd.trim()}) is not supported (only hostname)`);
-      i = end + 1;
-      return r as string;
+      if (r === null) fail(`command substitution $(${cmd.trim()}) is not supported (only hostname)`, lineAt(at));
+      return { value: r as string, end: close + 1 };
     }
-    if (c !== undefined && NAME_START.test(c)) return lookup(readName());
-    if (c !== undefined && /[0-9@*#?$!-]/.test(c)) return fail(`special parameter $${c} is not supported`);
-    return '$'; // a lone dollar is literal, as in sh
+    if (c !== undefined && NAME_START.test(c)) {
+      const name = readName(at + 1);
+      return { value: lookup(name), end: at + 1 + name.length };
+    }
+    if (c !== undefined && /[0-9@*#?$!-]/.test(c)) return fail(`special parameter $${c} is not supported`, lineAt(at));
+    return { value: '$', end: at + 1 }; // a lone dollar is literal, as in sh
   };
 
-  const backquote = (): string => {
-    const start = line;
-    i++; // `
-    let cmd = '';
-    while (i < n && text[i] !== '`') {
-      if (text[i] === '\n') line++;
-      cmd += text[i++];
-    }
-    if (i >= n) fail('unterminated `', start);
-    i++;
+  const backquote: Expansion = (_t, at) => {
+    const close = text.indexOf('`', at + 1);
+    if (close < 0) fail('unterminated `', lineAt(at));
+    const cmd = text.slice(at + 1, close);
     const r = substituteCommand(cmd);
-    if (r === null) fail(`command substitution \`${cmd.trim()}\` is not supported (only hostname)`, start);
-    return r as string;
+    if (r === null) fail(`command substitution \`${cmd.trim()}\` is not supported (only hostname)`, lineAt(at));
+    return { value: r as string, end: close + 1 };
   };
 
-  // Reads one word starting at text[i] (not blank, not special, not newline).
-  const readWord = (): Word => {
-    let s = '';
-    let plain = true; // no quoting/expansion yet: candidate for NAME=
-    let assignName: string | null = null;
-    const wordStart = i;
-    let valueStart = -1; // index in `text` where the value of NAME= starts
-    while (i < n) {
-      const c = text[i];
-      if (c === ' ' || c === '\t' || c === '\n' || SPECIAL.has(c)) break;
-      if (plain && assignName === null && c === '=' && i > wordStart && /^[A-Za-z_][A-Za-z0-9_]*$/.test(s)) {
-        assignName = s;
-        s = '';
-        i++;
-        valueStart = i;
-        // tilde at the start of an assignment value
-        if (text[i] === '~' && (i + 1 >= n || /[/\s;]/.test(text[i + 1]))) { s += lookup('HOME'); i++; }
-        continue;
-      }
-      if (c === "'") {
-        plain = false;
-        const start = line;
-        i++;
-        while (i < n && text[i] !== "'") { if (text[i] === '\n') line++; s += text[i++]; }
-        if (i >= n) fail('unterminated single quote', start);
-        i++;
-      } else if (c === '"') {
-        plain = false;
-        const start = line;
-        i++;
-        while (i < n && text[i] !== '"') {
-          const d = text[i];
-          if (d === '\\') {
-            const e = text[i + 1];
-            if (e === '\n') { line++; i += 2; continue; }
-            if (e === '$' || e === '`' || e === '"' || e === '\\') { s += e; i += 2; continue; }
-            s += d; i++; continue;
-          }
-          if (d === '$') { s += dollar(); continue; }
-          if (d === '`') { s += backquote(); continue; }
-          if (d === '\n') line++;
-          s += d; i++;
-        }
-        if (i >= n) fail('unterminated double quote', start);
-        i++;
-      } else if (c === '\\') {
-        if (text[i + 1] === '\n') { line++; i += 2; continue; }
-        if (i + 1 >= n) { i++; continue; }
-        plain = false;
-        s += text[i + 1];
-        i += 2;
-      } else if (c === '$') {
-        plain = false; s += dollar();
-      } else if (c === '`') {
-        plain = false; s += backquote();
-      } else if (c === '~' && i === wordStart && valueStart < 0) {
-        // tilde at the start of a (non-assignment) word: only meaningful after export
-        s += c; i++;
-      } else {
-        s += c; i++;
-      }
+  // One word at text[i] (not blank, not an operator, not a newline): the shared
+  // lexer, after the `NAME=` of an assignment (where a leading `~` is $HOME).
+  const readStatementWord = (): Word => {
+    const start = i;
+    ASSIGNMENT.lastIndex = i;
+    const m = ASSIGNMENT.exec(text);
+    const assignName = m === null ? null : m[0].slice(0, -1);
+    if (m !== null) i += m[0].length;
+    let w;
+    try {
+      w = readWord(text, i, { expansions: { dollar, backquote }, operators: 'end', strict: false, tilde: m === null ? null : lookup('HOME') });
+    } catch (e) {
+      if (e instanceof ShellSyntaxError) fail(e.message, lineAt(e.offset));
+      throw e;
     }
-    return { text: s, assignName };
+    for (let k = start; k < w.end; k++) if (text[k] === '\n') line++;
+    i = w.end;
+    return { text: w.value, assignName };
   };
 
   let stmtLine = line;
@@ -215,7 +175,7 @@ export function parseShellAssignments(text: string, file: string, env: NodeJS.Pr
       if (m) fail(`"${m[1]}": shell control structures are not supported`);
     }
     if (words.length === 0) stmtLine = line;
-    words.push(readWord());
+    words.push(readStatementWord());
   }
   endStatement();
   return out;

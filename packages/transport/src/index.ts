@@ -1,12 +1,17 @@
 import { TransportError } from './errors.js';
-import { remoteCommandLine, shellQuote } from './shell.js';
+import { joinWords } from '@smd/shell';
+import { remoteWords } from './ssh-command.js';
 import { spawnRemote } from './spawned.js';
 import { startSsh2 } from './ssh2-client.js';
 import type { RemoteProcess, TransportSpec } from './types.js';
 
 export { TransportError, type TransportErrorKind } from './errors.js';
+export {
+  classifyRemoteExit, describeFailure, sshFailureKind, isTransient,
+  type TransportFailure, type TransportFailureKind, type FailureContext,
+} from './failure.js';
 export type { RemoteExit, RemoteProcess, TransportSpec } from './types.js';
-export { shellQuote, remoteCommandLine, splitShellWords, resolveSshCommand, findOnPath, isExecutableFile } from './shell.js';
+export { remoteWords, remoteCommandLine, splitCommandWords, resolveSshCommand, findOnPath, isExecutableFile } from './ssh-command.js';
 export { teeRemote, type TeeLogs, type TeedRemoteProcess } from './tee.js';
 export { resolveSshHost, type SshHostConfig, type ResolveOptions } from './ssh-config.js';
 export {
@@ -25,17 +30,17 @@ export async function startRemote(spec: TransportSpec, argv: string[]): Promise<
   switch (spec.kind) {
     case 'local':
       return spawnRemote(argv[0]!, argv.slice(1), {
-        cwd: spec.cwd, env: spec.env, description: argv.map(shellQuote).join(' '), what: 'the program',
+        cwd: spec.cwd, env: spec.env, description: joinWords(argv), what: 'the program',
       });
     case 'ssh': {
       if (spec.command.length === 0) throw new TransportError('config', 'empty ssh command');
       if (spec.host === '' || spec.host.startsWith('-')) {
         throw new TransportError('config', `bad ssh destination ${JSON.stringify(spec.host)} (it must not start with "-")`);
       }
-      const line = remoteCommandLine(argv);
-      const args = [...spec.command.slice(1), spec.host, line];
+      const words = remoteWords(argv);
+      const args = [...spec.command.slice(1), spec.host, ...words];
       return spawnRemote(spec.command[0]!, args, {
-        env: spec.env, failureCode: 255, description: [spec.command[0]!, ...args].map(shellQuote).join(' '), what: 'ssh',
+        env: spec.env, failureCode: 255, description: `${joinWords([spec.command[0]!, ...spec.command.slice(1), spec.host])} ${words.join(' ')}`, what: 'ssh',
       });
     }
     case 'ssh2':

@@ -3,7 +3,7 @@ import { hostname as localHostName } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { TransportError } from './errors.js';
 import { patternListMatch, wildcardMatch } from './pattern.js';
-import { splitShellWords } from './shell.js';
+import { splitCommandWords } from './ssh-command.js';
 
 /** What the built-in client needs to know about one destination, from ssh_config. */
 export interface SshHostConfig {
@@ -35,13 +35,55 @@ export interface ResolveOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Options the built-in client cannot honour: refusing beats silently connecting another way. */
-const REFUSED = new Set(['proxycommand', 'proxyjump', 'localcommand', 'remotecommand', 'canonicalizehostname']);
-const REFUSED_UNLESS_NONE = new Set(['proxycommand', 'proxyjump', 'remotecommand']);
+/** The ssh_config keys the built-in client applies (besides Host, Match and Include). */
+export const SSH2_HONOURED_KEYS = [
+  'HostName', 'User', 'Port', 'IdentityFile', 'IdentitiesOnly', 'IdentityAgent', 'UserKnownHostsFile',
+  'GlobalKnownHostsFile', 'HostKeyAlias', 'ConnectTimeout', 'ServerAliveInterval', 'ServerAliveCountMax',
+] as const;
+
+/**
+ * Keys that change nothing for an smd session (no terminal, no forwarding, no
+ * prompt, host keys always checked strictly), so they may stay in a config the
+ * system ssh also reads.
+ */
+export const SSH2_IGNORED_KEYS = [
+  'AddKeysToAgent', 'BatchMode', 'ChannelTimeout', 'CheckHostIP', 'ClearAllForwardings', 'Compression', 'ConnectionAttempts',
+  'ControlMaster', 'ControlPath', 'ControlPersist', 'DynamicForward', 'EnableEscapeCommandline', 'EscapeChar',
+  'ExitOnForwardFailure', 'FingerprintHash', 'ForkAfterAuthentication', 'ForwardAgent', 'ForwardX11',
+  'ForwardX11Timeout', 'ForwardX11Trusted', 'GatewayPorts', 'GSSAPIAuthentication', 'GSSAPIDelegateCredentials',
+  'HashKnownHosts', 'HostbasedAuthentication', 'IgnoreUnknown', 'IPQoS', 'KbdInteractiveAuthentication',
+  'KbdInteractiveDevices', 'ChallengeResponseAuthentication', 'LocalForward', 'LogLevel', 'LogVerbose',
+  'NoHostAuthenticationForLocalhost', 'NumberOfPasswordPrompts', 'ObscureKeystrokeTiming', 'PasswordAuthentication',
+  'PermitLocalCommand', 'PermitRemoteOpen', 'PreferredAuthentications', 'PubkeyAuthentication', 'RekeyLimit',
+  'RemoteForward', 'RequestTTY', 'SendEnv', 'SessionType', 'StdinNull', 'StreamLocalBindMask',
+  'StreamLocalBindUnlink', 'StrictHostKeyChecking', 'SyslogFacility', 'Tag', 'TCPKeepAlive', 'UpdateHostKeys',
+  'UseKeychain', 'VisualHostKey', 'XAuthLocation',
+] as const;
+
+/** Keys that are harmless with one value (OpenSSH's "off"); with any other they are refused. */
+const HARMLESS_VALUE: Readonly<Record<string, string>> = {
+  proxycommand: 'none', proxyjump: 'none', remotecommand: 'none', canonicalizehostname: 'no', addressfamily: 'any',
+  verifyhostkeydns: 'no', tunnel: 'no', pkcs11provider: 'none', securitykeyprovider: 'internal', knownhostscommand: 'none',
+};
+
+const lower = (keys: readonly string[]): Set<string> => new Set(keys.map((k) => k.toLowerCase()));
+const HONOURED = lower(SSH2_HONOURED_KEYS);
+const IGNORED = lower(SSH2_IGNORED_KEYS);
+/** Keys OpenSSH knows that the built-in client cannot apply: refusing beats connecting another way than the user asked. */
+const UNSUPPORTED = lower([
+  'ProxyCommand', 'ProxyJump', 'ProxyUseFdpass', 'LocalCommand', 'RemoteCommand', 'CanonicalizeHostname',
+  'CanonicalDomains', 'CanonicalizeFallbackLocal', 'CanonicalizeMaxDots', 'CanonicalizePermittedCNAMEs',
+  'AddressFamily', 'BindAddress', 'BindInterface', 'CertificateFile', 'PKCS11Provider', 'SecurityKeyProvider',
+  'KnownHostsCommand', 'VerifyHostKeyDNS', 'Tunnel', 'TunnelDevice', 'SetEnv', 'Ciphers', 'MACs', 'KexAlgorithms',
+  'HostKeyAlgorithms', 'PubkeyAcceptedAlgorithms', 'PubkeyAcceptedKeyTypes', 'HostbasedAcceptedAlgorithms',
+  'HostbasedKeyTypes', 'CASignatureAlgorithms', 'GSSAPIKexAlgorithms', 'RequiredRSASize', 'RevokedHostKeys',
+]);
 
 interface State {
   alias: string;
   opts: Map<string, string[]>;
+  /** where each key of `opts` was set (file:line, and its spelling there) */
+  where: Map<string, { at: string; key: string }>;
   identityFiles: string[];
   localUser: string;
   home: string;
@@ -55,17 +97,11 @@ export function resolveSshHost(destination: string, o: ResolveOptions): SshHostC
   const givenUser = at >= 0 ? destination.slice(0, at) : null;
   const alias = at >= 0 ? destination.slice(at + 1) : destination;
   if (alias === '') throw new TransportError('config', `bad ssh destination: ${JSON.stringify(destination)}`);
-  const st: State = { alias, opts: new Map(), identityFiles: [], localUser: o.localUser, home: o.home, depth: 0 };
+  const st: State = { alias, opts: new Map(), where: new Map(), identityFiles: [], localUser: o.localUser, home: o.home, depth: 0 };
   for (const f of o.files) if (existsSync(f)) readConfigFile(f, st, dirname(f));
 
   const first = (k: string): string | undefined => st.opts.get(k)?.[0];
-  for (const k of REFUSED) {
-    const v = first(k);
-    if (v === undefined) continue;
-    if (REFUSED_UNLESS_NONE.has(k) && v.toLowerCase() === 'none') continue;
-    if (k === 'canonicalizehostname' && v.toLowerCase() === 'no') continue;
-    throw new TransportError('config', `the built-in ssh client does not support ${k} (set for ${alias} in ssh_config): use the system ssh instead`);
-  }
+  refuseUnsupported(st);
   const hostNameRaw = first('hostname') ?? alias;
   const hostName = expandTokens(hostNameRaw, { h: alias, '%': '%' }, 'HostName');
   const user = givenUser ?? first('user') ?? o.localUser;
@@ -142,7 +178,7 @@ function readConfigFile(file: string, st: State, baseDir: string): void {
     const key = m[1]!.toLowerCase();
     let args: string[];
     try {
-      args = splitShellWords(m[2]!);
+      args = splitCommandWords(m[2]!);
     } catch (e) {
       throw new TransportError('config', `${file}:${ln + 1}: ${(e as Error).message}`);
     }
@@ -170,7 +206,29 @@ function readConfigFile(file: string, st: State, baseDir: string): void {
     }
     if (args.length === 0) continue;
     if (key === 'identityfile') { st.identityFiles.push(args[0]!); continue; }
-    if (!st.opts.has(key)) st.opts.set(key, args);
+    if (!st.opts.has(key)) {
+      st.opts.set(key, args);
+      st.where.set(key, { at: where, key: m[1]! });
+    }
+  }
+}
+
+/**
+ * Every key that applies to the host must be one the built-in client honours
+ * or may ignore; any other is refused with where it is set, rather than
+ * silently connecting in another way than the system ssh would. Keys unknown
+ * to us too are refused like OpenSSH refuses them, unless IgnoreUnknown names them.
+ */
+function refuseUnsupported(st: State): void {
+  const ignoreUnknown = (st.opts.get('ignoreunknown')?.[0] ?? '').split(',').filter((p) => p !== '');
+  for (const [key, args] of st.opts) {
+    if (HONOURED.has(key) || IGNORED.has(key)) continue;
+    const harmless = HARMLESS_VALUE[key];
+    if (harmless !== undefined && (args[0] ?? '').toLowerCase() === harmless) continue;
+    if (!UNSUPPORTED.has(key) && harmless === undefined && patternListMatch(ignoreUnknown, key)) continue;
+    const w = st.where.get(key)!;
+    throw new TransportError('config',
+      `${w.at}: ${w.key} (for ${st.alias}) is not supported by the built-in ssh client (TRANSPORT=ssh2): use the system ssh (TRANSPORT=ssh), or remove it for this host`);
   }
 }
 

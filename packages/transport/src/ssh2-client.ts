@@ -5,10 +5,12 @@ import { PassThrough } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthHandlerMiddleware, ClientChannel, ConnectConfig } from 'ssh2';
 import { TransportError } from './errors.js';
+import { sshFailureKind, type TransportFailureKind } from './failure.js';
 import {
   checkHostKey, fingerprintSha256, keyBlobType, keyTypeLabel, knownHostsName, preferredHostKeyAlgorithms, readKnownHosts,
 } from './known-hosts.js';
-import { remoteCommandLine, shellQuote } from './shell.js';
+import { quoteWord } from '@smd/shell';
+import { remoteCommandLine } from './ssh-command.js';
 import { resolveSshHost, type SshHostConfig } from './ssh-config.js';
 import type { RemoteExit, RemoteProcess, TransportSpec } from './types.js';
 
@@ -71,7 +73,7 @@ export function startSsh2(spec: Ssh2Spec, argv: string[]): Promise<RemoteProcess
   const cfg = ssh2HostConfig(spec);
   const { attempts, notes } = authAttempts(cfg, env, home);
   if (attempts.length === 0) {
-    return Promise.reject(new TransportError('auth',
+    return Promise.reject(new TransportError('auth-refused',
       `no key to offer to ${cfg.user}@${cfg.hostName}: no ssh-agent (SSH_AUTH_SOCK) and no usable identity file${notes.length ? ` (${notes.join('; ')})` : ''}`));
   }
   const khName = knownHostsName(cfg.hostKeyAlias ?? cfg.hostName, cfg.hostKeyAlias !== null ? 22 : cfg.port);
@@ -98,16 +100,16 @@ export function startSsh2(spec: Ssh2Spec, argv: string[]): Promise<RemoteProcess
       const v = checkHostKey(entries, [khName], key);
       if (v.status === 'ok') return true;
       if (v.status === 'revoked') {
-        hostKeyError = new TransportError('hostkey',
+        hostKeyError = new TransportError('host-key-revoked',
           `host key for ${khName} is REVOKED: the server presented ${label} key ${fp}, marked @revoked in ${v.entry.file}:${v.entry.line}; refusing to connect`);
       } else if (v.status === 'changed') {
         const rec = v.recorded.map((e) => `${e.file}:${e.line} (${keyTypeLabel(e.keyType)} ${fingerprintSha256(e.key)})`).join(', ');
-        hostKeyError = new TransportError('hostkey',
+        hostKeyError = new TransportError('host-key-changed',
           `REMOTE HOST IDENTIFICATION HAS CHANGED for ${khName}: the server presented ${label} key ${fp}, but ${mainKh} records another key (${rec}). ` +
           'Someone could be eavesdropping on you (man-in-the-middle), or the host key was just changed. Refusing to connect; ' +
-          `if the change is legitimate, remove the old entry (ssh-keygen -R ${shellQuote(khName)} -f ${shellQuote(mainKh)}) and add the new key after checking its fingerprint.`);
+          `if the change is legitimate, remove the old entry (ssh-keygen -R ${quoteWord(khName)} -f ${quoteWord(mainKh)}) and add the new key after checking its fingerprint.`);
       } else {
-        hostKeyError = new TransportError('hostkey',
+        hostKeyError = new TransportError('host-key-unknown',
           `host key verification failed: ${khName} is not in ${mainKh}; the server presented ${label} key ${fp}. ` +
           `Refusing to connect to an unknown host: check that fingerprint with the server's administrator, then add the key to ${mainKh} (for instance by connecting once with the system ssh).`);
       }
@@ -143,19 +145,19 @@ export function startSsh2(spec: Ssh2Spec, argv: string[]): Promise<RemoteProcess
       if (settled) return;
       if (hostKeyError !== null) { fail(hostKeyError); return; }
       if (err.level === 'client-authentication') {
-        fail(new TransportError('auth',
+        fail(new TransportError('auth-refused',
           `permission denied for ${where}: the server refused every key offered (${tried.join(', ') || 'none'})${notes.length ? `; ${notes.join('; ')}` : ''}`, { cause: err }));
         return;
       }
-      fail(new TransportError('connect', `cannot connect to ${where}: ${err.message}`, { cause: err }));
+      fail(new TransportError(connectFailureKind(err), `cannot connect to ${where}: ${err.message}`, { cause: err }));
     });
     client.on('close', () => {
-      if (!settled) fail(hostKeyError ?? new TransportError('connect', `connection to ${where} closed before the session started`));
+      if (!settled) fail(hostKeyError ?? new TransportError('connection-reset', `connection to ${where} closed before the session started`));
     });
 
     client.on('ready', () => {
       client.exec(command, (err, channel) => {
-        if (err) { fail(new TransportError('connect', `cannot run the remote command on ${where}: ${err.message}`, { cause: err })); return; }
+        if (err) { fail(new TransportError('unknown', `cannot run the remote command on ${where}: ${err.message}`, { cause: err })); return; }
         settled = true;
         resolve(wrapChannel(client, channel, `ssh2 ${spec.host} ${command}`));
       });
@@ -169,44 +171,69 @@ export function startSsh2(spec: Ssh2Spec, argv: string[]): Promise<RemoteProcess
   });
 }
 
+/**
+ * The exec channel as a RemoteProcess. `exit` settles on the exit status, like
+ * a child process's 'exit', and never waits for the channel's 'close': ssh2
+ * emits that only once the channel's stdout has been read to its end, and a
+ * caller whose reader stopped (smd-client exits, its stdin pipe is unpiped)
+ * never reads it: every ssh2 pull waited there for the 30 s grace kill.
+ * The connection is ended when the channel closes, or once the exit status
+ * and the end of the program's output (EOF) have both arrived: what nobody
+ * read yet stays readable in `stdout`.
+ */
+/** What a failed connection attempt was: a socket error's code, ssh2's handshake timeout, or unknown. */
+function connectFailureKind(err: Error & { level?: string; code?: string }): TransportFailureKind {
+  if (err.level === 'client-timeout') return 'timeout';
+  switch (err.code) {
+    case 'ECONNREFUSED': return 'connection-refused';
+    case 'ETIMEDOUT': return 'timeout';
+    case 'ECONNRESET': case 'EPIPE': case 'ECONNABORTED': return 'connection-reset';
+    case 'ENOTFOUND': case 'EAI_AGAIN': case 'EAI_NONAME': return 'dns';
+    case 'EHOSTUNREACH': case 'ENETUNREACH': case 'ENETDOWN': case 'EHOSTDOWN': return 'unreachable';
+    default: return sshFailureKind([err.message]) ?? 'unknown';
+  }
+}
+
 function wrapChannel(client: InstanceType<typeof Client>, channel: ClientChannel, description: string): RemoteProcess {
-  // stderr: the program's own, plus our messages if the connection breaks.
+  // stderr: the program's own, plus our message if the connection breaks.
   const stderr = new PassThrough();
   channel.stderr.pipe(stderr, { end: false });
-  let status: { code: number | null; signal: string | null } | null = null;
+  let status: RemoteExit | null = null;
   let connError: string | null = null;
+  let killed = false;
+  let gone = false; // the channel or the whole connection is closed
+  let outputEnded = false; // EOF from the server: everything the program wrote has arrived
+  let settled = false;
+  let stderrEnded = false;
+  let resolveExit!: (e: RemoteExit) => void;
+  const exit = new Promise<RemoteExit>((resolve) => { resolveExit = resolve; });
+
+  const update = (): void => {
+    if (!settled && (status !== null || gone)) {
+      settled = true;
+      if (status !== null) resolveExit(status);
+      else if (killed) resolveExit({ code: null, signal: 'SIGTERM', connectionFailed: false }); // we ended it: like a local kill
+      else resolveExit({ code: 255, signal: null, connectionFailed: true });
+    }
+    if (settled && !stderrEnded && (outputEnded || gone)) {
+      stderrEnded = true;
+      if (status === null && !killed) {
+        stderr.write(`ssh2: ${connError !== null ? `connection lost: ${connError}` : 'connection closed before the remote program reported its exit status'}\n`);
+      }
+      stderr.end();
+    }
+    if (gone || (status !== null && outputEnded)) client.end();
+  };
+
   channel.on('exit', (code: number | null, signal?: string) => {
-    status = { code: code ?? null, signal: signal != null ? `SIG${signal}` : null };
+    status = { code: code ?? null, signal: signal != null ? (signal.startsWith('SIG') ? signal : `SIG${signal}`) : null, connectionFailed: false };
+    update();
   });
   channel.on('error', () => {}); // surfaced through `exit`
+  channel.stderr.once('end', () => { outputEnded = true; update(); });
+  channel.once('close', () => { gone = true; update(); });
   client.on('error', (e: Error) => { connError ??= e.message; });
-
-  let killed = false;
-  const exit = new Promise<RemoteExit>((resolve) => {
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      let stderrEnded = false;
-      const endStderr = (): void => {
-        if (stderrEnded) return;
-        stderrEnded = true;
-        if (status === null && !killed) {
-          stderr.write(`ssh2: ${connError !== null ? `connection lost: ${connError}` : 'connection closed before the remote program reported its exit status'}\n`);
-        }
-        stderr.end();
-      };
-      if (channel.stderr.readableEnded) endStderr();
-      else { channel.stderr.once('end', endStderr); channel.stderr.once('close', endStderr); }
-      client.end();
-      const s = status as { code: number | null; signal: string | null } | null;
-      if (s !== null) resolve({ code: s.code, signal: s.signal, connectionFailed: false });
-      else if (killed) resolve({ code: null, signal: 'SIGTERM', connectionFailed: false }); // we ended it: like a local kill
-      else resolve({ code: 255, signal: null, connectionFailed: true });
-    };
-    channel.once('close', finish);
-    client.once('close', finish);
-  });
+  client.once('close', () => { gone = true; update(); });
 
   return {
     stdout: channel,

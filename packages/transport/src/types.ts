@@ -40,7 +40,7 @@ export interface RemoteProcess {
 
 export type TransportSpec =
   /**
-   * System ssh: runs `<command...> <host> <quoted remote command line>`.
+   * System ssh: runs `<command...> <host> <remote words...>` (see `remoteWords`).
    * `command` is the result of `resolveSshCommand` (`['ssh']`, `['ssh', '-C']`, ...).
    */
   | { kind: 'ssh'; command: string[]; host: string; env?: NodeJS.ProcessEnv }

@@ -10,8 +10,9 @@
  * 'single quotes', "double quotes" (with \" \\ \$ \` escapes) and backslash escapes are
  * honoured, `~` or `~/...` at the start of a word is $HOME. There is NO shell: no
  * globbing, no variables, no command substitution. Unquoted `; & | < > ( ) $ \``, a `$`
- * or a backquote inside double quotes, and newlines are refused instead of being taken
- * literally, since a real shell would have given them a meaning.
+ * or a backquote inside double quotes, comments, and newlines (even quoted or escaped)
+ * are refused instead of being taken literally, since a real shell would have given
+ * them a meaning (the lexer is @smd/shell's, with its strict rules).
  *
  * The rule. The first word must be `smd-server` or `smd-client`, bare or as the path of
  * the programs of THIS installation (our bin directory, also through a symlink to it).
@@ -22,6 +23,8 @@
  *     --dump-stdin overwrites any file (S3: ~/.ssh/authorized_keys) and --override-db
  *     reads/writes/deletes any file as a db. --get-mddiff-cmdline is refused (useless
  *     remotely).
+ *   - both: --follow DIR (where folder symlinks may lead), with DIR relative and without
+ *     `..` like a mailbox: an absolute one (FOLLOW_REMOTE) is refused through this shell.
  *   - smd-client: -v/--verbose, -d/--dry-run, -l/--local-sync. Refused: -t/--translator
  *     (runs an arbitrary command), --rename-only (writes ~/smd-rename.sh, a script the
  *     user is told to run) and --override-db.
@@ -30,13 +33,18 @@
  *   nor contain a `..` path component, so the scanned/written tree stays below $HOME
  *   (S1/S2 themselves are closed in the server and client).
  *   Combined short options (-vd), `--opt=value` forms and unknown options are refused.
- * The allowed program is then run directly (no shell) with its stdio, and its exit code
- * is ours. Anything refused: a message on stderr, exit 1.
+ *   Paths are judged by their spelling only, never by looking at the file system (the
+ *   answer must not tell what exists on the server): the rename-db value and a program
+ *   path must be spelled plainly (no `.`, `..`, `//`).
+ * The allowed program is then run directly (no shell), in $HOME, with its stdio (the
+ * rename-db value given as its absolute path), and its exit code is ours. Anything
+ * refused: a message on stderr, exit 1.
  */
 import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { dirname, join, resolve, isAbsolute, basename } from 'node:path';
+import { dirname, join, resolve, isAbsolute, basename, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ShellSyntaxError, splitWords, strictWords } from '@smd/shell';
 import { VERSION } from '../launch.js';
 
 const PROGRAMS = ['smd-server', 'smd-client'] as const;
@@ -51,51 +59,14 @@ export class RefusedError extends Error {
   override name = 'RefusedError';
 }
 
-/** Splits a command line into words (see the module comment). */
+/** Splits a command line into words (see the module comment): the shared lexer, refusing all shell syntax. */
 export function splitCommandLine(cmd: string, home: string): string[] {
-  const words: string[] = [];
-  let i = 0;
-  const n = cmd.length;
-  while (i < n) {
-    while (i < n && (cmd[i] === ' ' || cmd[i] === '\t')) i++;
-    if (i >= n) break;
-    let w = '';
-    let any = false;
-    if (cmd[i] === '~' && (i + 1 >= n || cmd[i + 1] === '/' || cmd[i + 1] === ' ' || cmd[i + 1] === '\t')) {
-      if (home === '') throw new RefusedError('~ used but HOME is not set');
-      w = home; i++; any = true;
-    }
-    while (i < n && cmd[i] !== ' ' && cmd[i] !== '\t') {
-      const c = cmd[i];
-      if (c === "'") {
-        const e = cmd.indexOf("'", i + 1);
-        if (e < 0) throw new RefusedError('unterminated single quote');
-        w += cmd.slice(i + 1, e); i = e + 1; any = true;
-      } else if (c === '"') {
-        i++;
-        while (i < n && cmd[i] !== '"') {
-          const d = cmd[i];
-          if (d === '$' || d === '`') throw new RefusedError(`"${d}" inside double quotes is not accepted`);
-          if (d === '\\' && i + 1 < n && '"\\$`'.includes(cmd[i + 1])) { w += cmd[i + 1]; i += 2; continue; }
-          if (d === '\n') throw new RefusedError('newline in the command');
-          w += d; i++;
-        }
-        if (i >= n) throw new RefusedError('unterminated double quote');
-        i++; any = true;
-      } else if (c === '\\') {
-        if (i + 1 >= n || cmd[i + 1] === '\n') throw new RefusedError('dangling backslash');
-        w += cmd[i + 1]; i += 2; any = true;
-      } else if (';&|<>()$`\n\r'.includes(c)) {
-        throw new RefusedError(`shell syntax "${c === '\n' ? '\\n' : c}" is not accepted`);
-      } else if (c === '#' && !any) {
-        throw new RefusedError('comments are not accepted');
-      } else {
-        w += c; i++; any = true;
-      }
-    }
-    if (any) words.push(w);
+  try {
+    return splitWords(cmd, strictWords(home === '' ? null : home));
+  } catch (e) {
+    if (e instanceof ShellSyntaxError) throw new RefusedError(e.message);
+    throw e;
   }
-  return words;
 }
 
 function sameFile(a: string, b: string): boolean {
@@ -106,13 +77,23 @@ function sameFile(a: string, b: string): boolean {
   }
 }
 
-/** Which of our programs the first word names, or null. */
+/**
+ * Which of our programs the first word names, or null. A path must be spelled
+ * plainly (no `.`, `..` or `//`): the kernel walks every component of a path
+ * like `/dir/../bin/smd-server`, so accepting it would answer differently
+ * whether `/dir` exists or not.
+ */
 export function allowedProgram(word: string, binDir: string): Program | null {
   for (const p of PROGRAMS) {
     if (word === p) return p;
-    if (isAbsolute(word) && basename(word) === p && (resolve(word) === join(binDir, p) || sameFile(word, join(binDir, p)))) return p;
+    if (isAbsolute(word) && plainPath(word) && basename(word) === p && (word === join(binDir, p) || sameFile(word, join(binDir, p)))) return p;
   }
   return null;
+}
+
+/** An absolute path without `.`, `..`, empty components or a trailing `/`. */
+function plainPath(p: string): boolean {
+  return p.length > 1 && normalize(p) === p && !p.endsWith('/');
 }
 
 function checkPathArgument(a: string, what: string): void {
@@ -127,13 +108,18 @@ function decodePercent(s: string): string {
   return s.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
-/** Validates the arguments of `prog` against the whitelist; throws RefusedError. */
-export function checkArguments(prog: Program, args: string[], home: string): void {
+/**
+ * Validates the arguments of `prog` against the whitelist; throws RefusedError.
+ * Returns the arguments to run it with: the same, except that the rename-db
+ * value is given as its absolute path.
+ */
+export function checkArguments(prog: Program, args: string[], home: string): string[] {
   const flags = prog === 'smd-server'
     ? ['-v', '--verbose', '-d', '--dry-run', '-n', '--no-delete', '--no-move', '--stop-after-diff', '-h', '--help', '--version']
     : ['-v', '--verbose', '-d', '--dry-run', '-l', '--local-sync', '-h', '--help', '--version'];
   const renameDb = home === '' ? null : join(home, '.smd', 'rename-db');
   const positional: string[] = [];
+  const out = [...args];
   for (let k = 0; k < args.length; k++) {
     const a = args[k];
     if (positional.length > 0 || !a.startsWith('-') || a === '-') {
@@ -145,16 +131,36 @@ export function checkArguments(prog: Program, args: string[], home: string): voi
       if (args[++k] === undefined) throw new RefusedError('--exclude needs a value');
       continue;
     }
+    if (a === '--follow') {
+      // where folder symlinks may lead: like a mailbox, below HOME only
+      const v = args[++k];
+      if (v === undefined) throw new RefusedError('--follow needs a value');
+      checkPathArgument(v, '--follow directory');
+      continue;
+    }
     if (prog === 'smd-server' && (a === '--override-db' || a === '--dump-stdin')) {
       const v = args[++k];
       if (v === undefined) throw new RefusedError(`${a} needs a value`);
-      const abs = isAbsolute(v) ? resolve(v) : home === '' ? null : resolve(home, v);
-      if (renameDb === null || abs !== renameDb) throw new RefusedError(`${a} is only allowed with ~/.smd/rename-db`);
+      if (renameDb === null || renameDbPath(v, home) !== renameDb) throw new RefusedError(`${a} is only allowed with ~/.smd/rename-db`);
+      out[k] = renameDb;
       continue;
     }
     throw new RefusedError(`option ${a} of ${prog} is not allowed through smd-restricted-shell`);
   }
   positional.forEach((p, idx) => checkPathArgument(p, idx === 0 ? 'client name' : 'mailbox'));
+  return out;
+}
+
+/**
+ * The file a rename-db value names, as smd-server reads it (a leading `~/` is
+ * HOME, a relative path is under HOME, where the program runs), or null when
+ * it is not spelled plainly. Only the spelling is looked at, never the file
+ * system: the answer must not depend on what exists on the server.
+ */
+function renameDbPath(v: string, home: string): string | null {
+  const expanded = v.startsWith('~/') ? `${home}${v.slice(1)}` : v;
+  const abs = isAbsolute(expanded) ? expanded : `${home}/${expanded}`;
+  return plainPath(abs) ? abs : null;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -164,33 +170,36 @@ export async function main(argv: string[]): Promise<number> {
 To be used as command="smd-restricted-shell" in ~/.ssh/authorized_keys. Runs
 $SSH_ORIGINAL_COMMAND only if it is smd-server or smd-client with options that
 cannot touch anything but the mailbox. The command line is split into words
-without a shell (no globbing, variables or substitutions; ; & | < > refused).
+without a shell (no globbing, variables or substitutions): ; & | < > ( ) $ \`
+and newlines are refused, even quoted.
 
 Allowed:
   smd-server  -v -d -n --no-move --stop-after-diff --exclude GLOB,
               --override-db / --dump-stdin only with ~/.smd/rename-db
   smd-client  -v -d -l
-  ENDPOINT and MAILBOX arguments that are relative and contain no ".."
+  both        --follow DIR, DIR relative and without ".."
+  ENDPOINT and MAILBOX arguments that are relative and contain no "..";
+  the program runs in $HOME
 Refused: anything else, e.g. smd-client -t (runs a command), --rename-only,
 --dump-stdin to another file, --get-mddiff-cmdline, other programs.
 `);
     return 0;
   }
   if (argv[0] === '--version') { process.stdout.write(`${VERSION}\n`); return 0; }
-  const home = process.env.HOME ?? '';
+  const home = (process.env.HOME ?? '').replace(/(.)\/+$/, '$1');
   const original = process.env.SSH_ORIGINAL_COMMAND;
   const binDir = ourBinDir();
   let prog: Program;
   let args: string[];
   try {
     if (original === undefined || original.trim() === '') throw new RefusedError('no command given (SSH_ORIGINAL_COMMAND is empty): interactive logins are not allowed');
+    if (!isAbsolute(home)) throw new RefusedError('HOME is not set to an absolute path');
     const words = splitCommandLine(original, home);
     if (words.length === 0) throw new RefusedError('empty command');
     const p = allowedProgram(words[0], binDir);
     if (p === null) throw new RefusedError(`"${words[0]}" is not allowed: only smd-server and smd-client (bare or as ${binDir}/...)`);
     prog = p;
-    args = words.slice(1);
-    checkArguments(prog, args, home);
+    args = checkArguments(prog, words.slice(1), home);
   } catch (e) {
     if (e instanceof RefusedError) {
       process.stderr.write(`smd-restricted-shell: refused: ${e.message}\n`);
@@ -199,7 +208,8 @@ Refused: anything else, e.g. smd-client -t (runs a command), --rename-only,
     throw e;
   }
   return await new Promise<number>((res) => {
-    const child = spawn(process.execPath, [join(binDir, prog), ...args], { stdio: 'inherit' });
+    // In HOME, where the relative mailbox paths that were checked lead (sshd starts in the passwd home).
+    const child = spawn(process.execPath, [join(binDir, prog), ...args], { stdio: 'inherit', cwd: home });
     child.once('error', (e) => {
       process.stderr.write(`smd-restricted-shell: cannot run ${prog}: ${e.message}\n`);
       res(1);

@@ -11,7 +11,7 @@ import { AtomicFileWriter, decodeArgument, fromUtf8, type ByteString } from '@sm
 import { dbFileName } from '@smd/snapshot';
 import { streamLog } from '@smd/protocol';
 import { runServer } from '@smd/server';
-import { shellQuote } from '@smd/transport';
+import { joinWords } from '@smd/shell';
 import { VERSION } from '../launch.js';
 import { idleTimeoutFromEnv } from '../idle-timeout.js';
 
@@ -100,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
     const words = ['mddiff', ...(p.dryRun ? ['-d'] : []), '--db-file', db, ...p.excludes.flatMap((g) => ['--exclude', g]),
       ...p.follow.flatMap((f) => ['--follow', f]),
       ...(p.noDelete ? ['-n'] : []), ...(p.noMove ? ['--no-move'] : []), ...p.mailboxes];
-    process.stdout.write(`${words.map(shellQuote).join(' ')}\n`);
+    process.stdout.write(`${joinWords(words)}\n`);
     return 0;
   }
 

@@ -1,6 +1,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { startRemote, type RemoteProcess, type TransportSpec } from '@smd/transport';
+import {
+  classifyRemoteExit, describeFailure, startRemote, TransportError,
+  type FailureContext, type RemoteProcess, type TransportFailure, type TransportSpec,
+} from '@smd/transport';
 import { connect, eachLine } from './plumbing.js';
 import { killLater } from './workarea.js';
 
@@ -46,8 +49,22 @@ export interface PairOptions {
   clientIsLocal: boolean;
 }
 
-/** Exit codes of the two programs (127: could not start; 255: the connection failed). */
-export interface PairResult { local: number; remote: number }
+/**
+ * Exit codes of the two programs (127: could not start; 255: the connection
+ * failed), and the transport's failure when the remote program could not be
+ * reached or kept (ssh's own error, classified).
+ */
+export interface PairResult { local: number; remote: number; transport: TransportFailure | null }
+
+/** Who the transport was reaching, for the words of a failure. */
+export function failureContext(spec: TransportSpec, remoteArgv: readonly string[]): FailureContext {
+  return { host: spec.kind === 'local' ? 'localhost' : spec.host, program: remoteArgv[0] ?? '?' };
+}
+
+/** A transport that could not even start the remote program. */
+export function startFailure(e: unknown, ctx: FailureContext): TransportFailure {
+  return e instanceof TransportError ? describeFailure(e.kind, ctx, [e.message]) : describeFailure('unknown', ctx, [String(e)]);
+}
 
 /**
  * Runs a local program and a remote one connected stdout-to-stdin both ways,
@@ -67,10 +84,13 @@ export async function runPair(o: PairOptions): Promise<PairResult> {
     local.kill('SIGTERM');
     await localExit;
     o.logs.remoteLine(`ssh: ${(e as Error).message}`);
-    return { local: 1, remote: 255 };
+    return { local: 1, remote: 255, transport: startFailure(e, failureContext(o.spec, o.remoteArgv)) };
   }
   connect(local.stdout, remote.stdin, o.tee?.sent ?? null);
   connect(remote.stdout, local.stdin, o.tee?.received ?? null);
+  // Once the remote program has spoken, the connection worked: a later failure is the link's.
+  let started = false;
+  remote.stdout.once('data', () => { started = true; });
   const localDone = eachLine(local.stderr, (l) => {
     o.logs.localLine(l);
     if (o.clientIsLocal) o.onClientLine?.(l);
@@ -79,10 +99,11 @@ export async function runPair(o: PairOptions): Promise<PairResult> {
     o.logs.remoteLine(l);
     if (!o.clientIsLocal) o.onClientLine?.(l);
   });
-  const [lc, rc] = await Promise.all([
+  const [lc, rexit] = await Promise.all([
     localExit.then((c) => { killLater(() => remote.kill()); return c; }),
-    remote.exit.then((r) => { killLater(() => local.kill('SIGTERM')); return r.code ?? 255; }),
+    remote.exit.then((r) => { killLater(() => local.kill('SIGTERM')); return r; }),
   ]);
   await Promise.all([localDone, remoteDone]);
-  return { local: lc, remote: rc };
+  const transport = classifyRemoteExit(rexit, o.logs.remote, { ...failureContext(o.spec, o.remoteArgv), started });
+  return { local: lc, remote: rexit.code ?? 255, transport };
 }

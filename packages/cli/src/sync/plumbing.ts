@@ -15,18 +15,24 @@ export function teeTo(path: string): Transform & { log: WriteStream } {
   return Object.assign(t, { log });
 }
 
-/** Connects `from` to `to`, optionally through a tee; broken pipes are not fatal (the exit codes tell). */
+/**
+ * Connects `from` to `to`, optionally through a tee; broken pipes are not
+ * fatal (the exit codes tell). Once `to` is closed (its program exited),
+ * `from` is drained into nothing, so that no one waits on bytes that nobody
+ * will read.
+ */
 export function connect(from: Readable, to: Writable, tee: string | null): void {
   const swallow = (): void => { /* EPIPE & co: the other side is gone */ };
   from.on('error', swallow);
   to.on('error', swallow);
-  if (tee === null) {
-    from.pipe(to);
-    return;
+  let last: Readable = from;
+  if (tee !== null) {
+    const t = teeTo(tee);
+    t.on('error', swallow);
+    last = from.pipe(t);
   }
-  const t = teeTo(tee);
-  t.on('error', swallow);
-  from.pipe(t).pipe(to);
+  last.pipe(to);
+  to.once('close', () => { last.unpipe(to); last.resume(); });
 }
 
 /** Calls `onLine` for every complete line of `stream` (a log). */

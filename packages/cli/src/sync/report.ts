@@ -2,6 +2,9 @@
  * The report smd-pull / smd-push print at the end (upstream 6.4), computed
  * from the two programs' logs. Pure: logs in, lines out.
  */
+import { formatErrorTags } from '@smd/protocol';
+import type { TransportFailure } from '@smd/transport';
+
 export interface ReportInput {
   direction: 'pull' | 'push';
   endpoint: string;
@@ -14,6 +17,10 @@ export interface ReportInput {
   remoteLog: readonly string[];
   /** lines of the local program's log (client.<endpoint>.log) */
   localLog: readonly string[];
+  /** the transport's failure (ssh could not reach or keep the remote program), classified */
+  transport?: TransportFailure | null;
+  /** how the remote side was reached, for the messages: `ssh`, `ssh2` */
+  via?: string;
 }
 
 export interface Report {
@@ -50,10 +57,45 @@ export function parseSkipped(line: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/**
+ * The TAGS of a transport failure: only network trouble is `avoidable` with a
+ * `retry` (smd-loop retries it); a host key, a refused login or a missing smd
+ * need the user.
+ */
+export function transportTags(t: TransportFailure, host: string): string {
+  if (t.transient) return formatErrorTags({ context: 'ssh', probableCause: 'network', humanIntervention: 'avoidable', suggestedActions: ['retry'] });
+  return formatErrorTags({
+    context: 'ssh',
+    probableCause: t.kind === 'unknown' ? 'ssh' : t.kind,
+    humanIntervention: 'necessary',
+    suggestedActions: t.kind === 'host-key-unknown' ? [`run(ssh ${host})`] : [],
+  });
+}
+
+/**
+ * Indexes of the lines a vanished peer caused: a TAGS line with
+ * probable-cause(network) and the ERROR line just before it (logFailure writes
+ * them together). Once the transport's own failure is known they only repeat
+ * it, and their `retry` would make smd-loop retry a failure that needs the user.
+ */
+function networkConsequences(log: readonly string[]): Set<number> {
+  const out = new Set<number>();
+  log.forEach((l, i) => {
+    if (!l.startsWith('TAGS:') || !l.includes('probable-cause(network)')) return;
+    out.add(i);
+    if (i > 0 && log[i - 1]!.startsWith('ERROR')) out.add(i - 1);
+  });
+  return out;
+}
+
 export function buildReport(r: ReportInput): Report {
   const p = programs(r.direction);
   const out: string[] = [];
   const subst = (l: string): string => l.replaceAll('@@INVERSECOMMAND@@', p.inverse).replaceAll('@@ENDPOINT@@', r.endpoint);
+  const t = r.failed ? r.transport ?? null : null;
+  const via = r.via ?? 'ssh';
+  const hideRemote = t !== null ? networkConsequences(r.remoteLog) : new Set<number>();
+  const hideLocal = t !== null ? networkConsequences(r.localLog) : new Set<number>();
   if (r.verbose) {
     for (const l of [...r.remoteLog, ...r.localLog]) if (l.startsWith('INFO: ')) out.push(l.slice(6));
   }
@@ -61,21 +103,32 @@ export function buildReport(r: ReportInput): Report {
   for (const l of r.remoteLog) if (l.startsWith('WARNING: ')) out.push(`${p.remote}: ${l}`);
   for (const l of r.localLog) if (l.startsWith('WARNING: ')) out.push(`${p.local}: ${l}`);
   if (r.failed) {
-    for (const l of r.remoteLog) {
-      if (l.startsWith('ERROR')) out.push(`${p.remote}: ${subst(l)}`);
-      else if (l.startsWith('ssh:')) out.push(`${p.remote}: ERROR: ${l}`);
+    if (t !== null) {
+      out.push(`${p.remote}: ERROR: ${via}: ${t.summary}`);
+      for (const d of t.details) out.push(`${p.remote}: ERROR: ${via} said: ${d}`);
+      if (t.action !== null) out.push(`${p.remote}: ERROR: what to do: ${t.action}`);
     }
-    for (const l of r.localLog) if (l.startsWith('ERROR')) out.push(`${p.local}: ${subst(l)}`);
+    r.remoteLog.forEach((l, i) => {
+      if (hideRemote.has(i)) return;
+      if (l.startsWith('ERROR')) out.push(`${p.remote}: ${subst(l)}`);
+      else if (l.startsWith('ssh:') && t === null) out.push(`${p.remote}: ERROR: ${l}`);
+    });
+    r.localLog.forEach((l, i) => { if (!hideLocal.has(i) && l.startsWith('ERROR')) out.push(`${p.local}: ${subst(l)}`); });
   }
-  const remoteTags = r.remoteLog.filter((l) => l.startsWith('TAGS:'));
-  const localTags = r.localLog.filter((l) => l.startsWith('TAGS:'));
+  const remoteTags = r.remoteLog.filter((l, i) => l.startsWith('TAGS:') && !hideRemote.has(i));
+  const localTags = r.localLog.filter((l, i) => l.startsWith('TAGS:') && !hideLocal.has(i));
   if (r.showTags) {
-    if (remoteTags.length === 0 && localTags.length === 0) {
+    const remotePrefix = `${r.endpoint}: ${p.remote}@${r.serverName}: `;
+    if (t !== null) {
+      for (const l of remoteTags) out.push(`${remotePrefix}${subst(l)}`);
+      for (const l of localTags) out.push(`${r.endpoint}: ${p.local}@localhost: ${subst(l)}`);
+      out.push(`${remotePrefix}${transportTags(t, r.serverName)}`);
+    } else if (remoteTags.length === 0 && localTags.length === 0) {
       for (const l of r.remoteLog) out.push(l);
       for (const l of r.localLog) out.push(l);
-      out.push(`${r.endpoint}: ${p.remote}@${r.serverName}: ${SYNTHETIC_NETWORK_TAGS}`);
+      out.push(`${remotePrefix}${SYNTHETIC_NETWORK_TAGS}`);
     } else {
-      for (const l of remoteTags) out.push(`${r.endpoint}: ${p.remote}@${r.serverName}: ${subst(l)}`);
+      for (const l of remoteTags) out.push(`${remotePrefix}${subst(l)}`);
       for (const l of localTags) out.push(`${r.endpoint}: ${p.local}@localhost: ${subst(l)}`);
     }
   }

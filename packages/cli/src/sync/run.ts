@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { percentEncodeUnsafe } from '@smd/shell';
 import { runHooks, describeHookFailure, type EndpointConfig, type SmdHome } from '@smd/endpoint';
 import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
 import { parseSyncArgs, type SyncOptions } from './options.js';
@@ -48,8 +49,9 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     const mailboxes = config.mailboxRemote;
     // Where folder symlinks may lead (besides the mailboxes): remote ones as written (relative to the
     // remote $HOME, the remote cwd); local ones made absolute (the local program runs in the workarea).
+    // The programs %-decode their globs: encoded, a glob needs no shell quoting on its way (see remoteWords).
     const serverArgs = (excludes: string[], follow: string[]): string[] => [
-      ...excludes.flatMap((g) => ['--exclude', g]), ...followArgs(follow), ...childFlags, ...(o.noDelete ? ['-n'] : []), ...config.smdServerOpts,
+      ...excludes.flatMap((g) => ['--exclude', percentEncodeUnsafe(g)]), ...followArgs(follow), ...childFlags, ...(o.noDelete ? ['-n'] : []), ...config.smdServerOpts,
       config.clientName, ...mailboxes,
     ];
     // On a terminal the progress line is drawn from the client's PROGRESS lines, which need -v.
@@ -78,8 +80,9 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     const s2c = config.debug ? home.s2cLog(ep) : null;
     // The local program's idle timeout comes from the config (the remote one keeps its default).
     const childEnv = config.idleTimeout !== null ? { ...env, SMD_IDLE_TIMEOUT: String(config.idleTimeout) } : env;
+    const spec = transportFor(config, home, childEnv);
     const codes = await runPair({
-      localArgv, cwd: home.workarea, env: childEnv, spec: transportFor(config, home, childEnv), remoteArgv, logs,
+      localArgv, cwd: home.workarea, env: childEnv, spec, remoteArgv, logs,
       tee: direction === 'pull' ? { sent: c2s, received: s2c } : { sent: s2c, received: c2s },
       clientIsLocal: direction === 'pull', onClientLine: (l) => progress.line(l),
     });
@@ -93,7 +96,7 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     }
     const report = buildReport({
       direction, endpoint: ep, serverName: config.serverName, failed, verbose: o.verbose, showTags: o.showTags,
-      remoteLog: logs.remote, localLog: logs.local,
+      remoteLog: logs.remote, localLog: logs.local, transport: codes.transport, via: spec.kind,
     });
     for (const l of report.lines) say(l);
     say(summaryLine(direction, ep, failed, report.stats, (Date.now() - started) / 1000));

@@ -20,15 +20,16 @@ import {
   createReadStream, existsSync, readdirSync, readFileSync, renameSync, unlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { percentEncodeUnsafe } from '@smd/shell';
 import { dbFileName } from '@smd/snapshot';
 import type { EndpointConfig, SmdHome } from '@smd/endpoint';
-import { startRemote, type RemoteProcess, type TransportSpec } from '@smd/transport';
+import { classifyRemoteExit, startRemote, type RemoteProcess, type TransportFailure, type TransportSpec } from '@smd/transport';
 import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
 import { buildReport } from './report.js';
 import { eachLine } from './plumbing.js';
 import { followArgs, linkLocalFolders, localFollowDirs, resetWorkarea } from './workarea.js';
 import { openEndpoint, say } from './endpoint.js';
-import { RunLogs, runPair } from './pair.js';
+import { failureContext, RunLogs, runPair, startFailure } from './pair.js';
 import { VERSION } from '../launch.js';
 
 const USAGE = `Usage: smd-uniform-names [-v] [-s] [ENDPOINT]
@@ -100,12 +101,16 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
 
   const logs = new RunLogs(home.clientLog(ep), home.serverLog(ep), true);
   let failed = false;
+  let transport: TransportFailure | null = null;
+  let via = 'ssh';
   try {
     const verbose = o.verbose || config.debug;
     const v = verbose ? ['-v'] : [];
-    const excludeArgs = (globs: string[]): string[] => globs.flatMap((g) => ['--exclude', g]);
+    // the programs %-decode their globs: encoded, a glob needs no shell quoting (see remoteWords)
+    const excludeArgs = (globs: string[]): string[] => globs.flatMap((g) => ['--exclude', percentEncodeUnsafe(g)]);
     const mailboxes = config.mailboxRemote;
     const spec = transportFor(config, home, env);
+    via = spec.kind;
     const remoteServer = join(remoteBinDir(env), 'smd-server');
     const remoteDb = '~/.smd/rename-db';
 
@@ -119,7 +124,7 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
     // 2. uploaded to the server
     say(`Uploading the list of local messages to ${config.serverName}...`);
     const uploaded = await upload(spec, [remoteServer, '--dump-stdin', remoteDb, config.clientName, ...mailboxes], home.renameDb, logs);
-    if (!uploaded) { failed = true; return finish(); }
+    if (uploaded !== true) { failed = true; transport = uploaded === false ? null : uploaded; return finish(); }
 
     // 3. the server diffs its mailbox against it, the client turns renames into mv lines
     say(`Comparing with the messages on ${config.serverName}...`);
@@ -132,6 +137,7 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
       tee: config.debug ? { sent: home.c2sLog(ep), received: home.s2cLog(ep) } : undefined,
     });
     failed = codes.local !== 0 || codes.remote !== 0;
+    transport = codes.transport;
     return finish();
   } finally {
     logs.close();
@@ -141,7 +147,7 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
     const anyTags = [...logs.local, ...logs.remote].some((l) => l.startsWith('TAGS:'));
     const report = buildReport({
       direction: 'pull', endpoint: ep, serverName: config.serverName, failed, verbose: o.verbose,
-      showTags: o.showTags && (failed || anyTags), remoteLog: logs.remote, localLog: logs.local,
+      showTags: o.showTags && (failed || anyTags), remoteLog: logs.remote, localLog: logs.local, transport, via,
     });
     for (const l of report.lines) say(l);
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
@@ -202,14 +208,18 @@ function hashLocal(home: SmdHome, args: string[], logs: RunLogs): Promise<string
   });
 }
 
-/** `cat rename-db | smd-server --dump-stdin ~/.smd/rename-db ...` on the server. */
-async function upload(spec: TransportSpec, argv: string[], file: string, logs: RunLogs): Promise<boolean> {
+/**
+ * `cat rename-db | smd-server --dump-stdin ~/.smd/rename-db ...` on the server.
+ * Resolves to true, or to false / the transport's failure.
+ */
+async function upload(spec: TransportSpec, argv: string[], file: string, logs: RunLogs): Promise<true | false | TransportFailure> {
+  const ctx = failureContext(spec, argv);
   let remote: RemoteProcess;
   try {
     remote = await startRemote(spec, argv);
   } catch (e) {
     logs.remoteLine(`ssh: ${(e as Error).message}`);
-    return false;
+    return startFailure(e, ctx);
   }
   const errDone = eachLine(remote.stderr, (l) => logs.remoteLine(l));
   remote.stdout.resume();
@@ -220,10 +230,9 @@ async function upload(spec: TransportSpec, argv: string[], file: string, logs: R
   const exit = await remote.exit;
   await errDone;
   if (exit.code !== 0) {
-    logs.remoteLine(exit.connectionFailed
-      ? `ssh: the connection failed while uploading ${file}`
-      : `ERROR: smd-server --dump-stdin failed (exit ${exit.code ?? exit.signal})`);
-    return false;
+    const failure = classifyRemoteExit(exit, logs.remote, { ...ctx, started: false });
+    if (failure === null) logs.remoteLine(`ERROR: smd-server --dump-stdin failed (exit ${exit.code ?? exit.signal})`);
+    return failure ?? false;
   }
   return true;
 }
