@@ -4,9 +4,10 @@
  * commands --help, --version, unknown options and extra arguments, run for real.
  */
 import t from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { COMMAND_SPECS, parseFast, type CommandName, type CommandSpec, type ParsedArgs } from '@smd/cli/args/index';
 import { parseFull } from '@smd/cli/args/full';
 import { splitLeading } from '@smd/cli/args/fast';
@@ -175,4 +176,28 @@ t.test('smd-pull a b refuses and writes no template', async (t) => {
   const one = await run('smd-pull', ['-t', 'b'], env);
   t.equal(one.status, 0, one.stdout + one.stderr);
   t.ok(existsSync(join(home, '.smd', 'config.b')));
+});
+
+t.test('the valid common case does not load yargs (start-up: bench/README.md)', async (t) => {
+  const home = tempDir(t, 'smd-args-');
+  // a module hook that reports every module that is resolved to a path inside yargs
+  const hooks = join(home, 'hooks.mjs');
+  writeFileSync(hooks, `import { writeSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context);
+  if (/\\/node_modules\\/yargs(-parser)?\\//.test(r.url)) writeSync(2, 'LOADED ' + r.url + '\\n');
+  return r;
+}
+`);
+  const register = join(home, 'register.mjs');
+  writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+  const env = { PATH: process.env.PATH, HOME: home, NODE_OPTIONS: `--import=${register}` };
+  const loadsYargs = async (cmd: string, args: string[]): Promise<boolean> => /LOADED .*yargs/.test((await run(cmd, args, env)).stderr);
+  // valid command lines (smd-client and smd-server then stop at the handshake: stdin is empty)
+  t.notOk(await loadsYargs('smd-client', ['-v', '-t', 'cat', 'laptop', 'Mail']), 'smd-client, valid');
+  t.notOk(await loadsYargs('smd-server', ['-v', '--exclude', 'Mail/.Spam', 'laptop', 'Mail']), 'smd-server, valid');
+  t.notOk(await loadsYargs('smd-pull', ['-s', 'nothing-here']), 'smd-pull, valid');
+  t.notOk(await loadsYargs('mddiff', ['--db-file', join(home, 'db'), home]), 'mddiff, valid');
+  // and the check can see it when it happens
+  t.ok(await loadsYargs('smd-client', ['--help']), 'smd-client --help loads yargs');
 });
