@@ -172,6 +172,9 @@ t.test('smd-pull a b refuses and writes no template', async (t) => {
     t.notOk(existsSync(join(home, '.smd', 'config.a')), 'no config.a');
     t.notOk(existsSync(join(home, '.smd', 'config.b')), 'no config.b');
   }
+  // yargs would speak the user's language around our English texts
+  const de = await run('smd-pull', ['--bogus'], { ...env, LANG: 'de_DE.UTF-8', LC_ALL: 'de_DE.UTF-8' });
+  t.match(de.stderr, /^smd-pull: unknown option --bogus\n/, 'English whatever LANG says');
   // one endpoint is fine: the template is written (and -t exits 0)
   const one = await run('smd-pull', ['-t', 'b'], env);
   t.equal(one.status, 0, one.stdout + one.stderr);

@@ -32,6 +32,8 @@ function build(spec: CommandSpec, argv: string[]): Argv {
       'strip-aliased': true,
     })
     .wrap(WIDTH)
+    // our texts are English: so are yargs' words around them, whatever LANG says
+    .locale('en')
     .exitProcess(false)
     .strictOptions();
   // no `[boolean]` / `[string]` after each option (yargs 18; @types/yargs is 17)
