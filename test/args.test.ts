@@ -88,6 +88,8 @@ t.test('the fast parser and yargs read the same spec the same way', async (t) =>
     [SMD_SERVER, ['-v', '--exclude', 'Mail/.Spam*', '-n', 'laptop', 'Mail']], [SMD_SERVER, ['laptop', '-v']],
     [SMD_SERVER, ['-v', 'laptop', '-x', '--y']], [SMD_SERVER, ['--override-db', '~/.smd/rename-db', '--stop-after-diff', '--no-move', 'c', 'Mail']],
     [SMD_CLIENT, ['-v', '-t', 'smd-translate -m move -d RL x', 'laptop', 'Mail']], [SMD_CLIENT, ['-l', '-d', 'laptop', 'Mail', 'Other']],
+    [SMD_CLIENT, ['--listen-first', '--follow', '/srv/mail', '--follow', 'Other', '-t', 'cat', 'laptop', 'Mail']],
+    [SMD_SERVER, ['--listen-first', '--follow', '/srv/mail', '-v', 'laptop', 'Mail']],
     [SMD_TRANSLATE, ['-m', 'move', '-d', 'LR', 'work']], [SMD_TRANSLATE, ['work', '-d', 'RL']],
   ];
   for (const [spec, argv] of cases) {
