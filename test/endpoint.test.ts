@@ -242,8 +242,10 @@ t.test('lock', async (t) => {
   await new Promise((r) => setTimeout(r, 200));
   writeFileSync(path, `${holder.pid}\n`);
   throwsWith(t, () => Lock.acquire(path, { programs: SYNC_LOCK_PROGRAMS, notice: () => {} }), (e: unknown) =>
-    e instanceof LockBusyError && e.pid === holder.pid && /Already running/.test(e.message)
-    && e.tags === `TAGS: error::context(locking) probable-cause(another-instance-is-running) human-intervention(necessary) suggested-actions(run(kill ${holder.pid}) run(rm ${path}))`);
+    e instanceof LockBusyError && e.pid === holder.pid && e.program === 'smd-pull'
+    && e.message === `Already running: smd-pull (pid ${holder.pid}) holds ${path}; wait for it to finish, or stop it (kill ${holder.pid})`
+    // never "remove the lock": its holder is alive
+    && e.tags === `TAGS: error::context(locking) probable-cause(another-instance-is-running) human-intervention(necessary) suggested-actions(run(kill ${holder.pid}))`);
   t.equal(readFileSync(path, 'utf8').trim(), String(holder.pid), 'untouched');
   holder.kill('SIGKILL');
   await new Promise((r) => holder.once('exit', r));

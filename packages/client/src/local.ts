@@ -34,7 +34,10 @@ export class LocalMailbox {
   private roots: MailboxRoots | null = null;
 
   constructor(private readonly o: LocalMailboxOptions) {
-    this.translator = o.translator !== null ? new Translator(o.translator, o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS) : null;
+    // upstream's verbose lines (smd-pull -v prints the INFO lines of the client's log)
+    this.translator = o.translator !== null
+      ? new Translator(o.translator, o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, (from, to) => o.log.info(`translating: ${toUtf8(from)} -> ${toUtf8(to)}`))
+      : null;
     this.homeBytes = Buffer.from(o.home, 'utf8').toString('latin1');
   }
 

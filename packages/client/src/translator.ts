@@ -21,8 +21,11 @@ export class Translator {
   /** Serialises requests: one line in, one line out. */
   private chain: Promise<unknown> = Promise.resolve();
 
-  /** `timeoutMs`: the longest wait for one answer (0: none); a translator that never answers must not hang the run. */
-  constructor(private readonly command: string, private readonly timeoutMs = 0) {}
+  /**
+   * `timeoutMs`: the longest wait for one answer (0: none); a translator that never answers must not hang the run.
+   * `onTranslated` hears each folder the command (not `cat`) translates, once.
+   */
+  constructor(private readonly command: string, private readonly timeoutMs = 0, private readonly onTranslated?: (from: ByteString, to: ByteString) => void) {}
 
   get identity(): boolean {
     return this.command.trim() === 'cat';
@@ -90,6 +93,7 @@ export class Translator {
       throw bad(`The translator ${JSON.stringify(this.command)} turned ${JSON.stringify(dir)} into the unacceptable ${JSON.stringify(out)}`);
     }
     this.cache.set(dir, out);
+    if (!this.identity) this.onTranslated?.(dir, out);
     return out;
   }
 

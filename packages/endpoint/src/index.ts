@@ -6,7 +6,7 @@ export {
 } from './config.js';
 export { parseShellAssignments, shellVariables, substituteCommand, type ShellAssignment } from './shell.js';
 export { configTemplate, loopTemplate, hooksReadme, writeTemplate } from './templates.js';
-export { Lock, LockBusyError, SYNC_LOCK_PROGRAMS, LOOP_LOCK_PROGRAMS, type AcquireOptions, isAlive, processArgs, isProgramRunning } from './lock.js';
+export { Lock, LockBusyError, SYNC_LOCK_PROGRAMS, LOOP_LOCK_PROGRAMS, type AcquireOptions, isAlive, processArgs, isProgramRunning, runningProgram } from './lock.js';
 export { runHooks, listHooks, describeHookFailure, type HookRun, type HookFailure } from './hooks.js';
 export {
   type Translator, IdentityTranslator, ProcessTranslator, type ProcessTranslatorOptions, TranslatorError, createTranslator, unsafeTranslation,

@@ -7,14 +7,18 @@ export const SYNC_LOCK_PROGRAMS: readonly string[] = ['smd-pull', 'smd-push', 's
 /** Programs holding `~/.smd/loop.lock`. */
 export const LOOP_LOCK_PROGRAMS: readonly string[] = ['smd-loop'];
 
-/** Another live instance holds the lock. */
+/**
+ * Another live instance holds the lock. Its message says who and what to do;
+ * never to remove the lock: the holder is alive (a dead holder's lock is taken over).
+ */
 export class LockBusyError extends Error {
   override name = 'LockBusyError';
   /** upstream-style TAGS line (without any `<endpoint>: <prog>@host: ` prefix) */
   readonly tags: string;
-  constructor(readonly path: string, readonly pid: number) {
-    super(`Already running (pid ${pid}). If this is not the case, remove ${path} by hand.`);
-    this.tags = `TAGS: error::context(locking) probable-cause(another-instance-is-running) human-intervention(necessary) suggested-actions(run(kill ${pid}) run(rm ${path}))`;
+  /** `program`: the holder's name (`smd-pull`), as found in its command line */
+  constructor(readonly path: string, readonly pid: number, readonly program: string) {
+    super(`Already running: ${program} (pid ${pid}) holds ${path}; wait for it to finish, or stop it (kill ${pid})`);
+    this.tags = `TAGS: error::context(locking) probable-cause(another-instance-is-running) human-intervention(necessary) suggested-actions(run(kill ${pid}))`;
   }
 }
 
@@ -42,14 +46,23 @@ export function processArgs(pid: number): string[] | null {
   }
 }
 
-/** Is `pid` alive and one of `programs` (any argument whose base name matches, e.g. `node …/bin/smd-pull`)? */
-export function isProgramRunning(pid: number, programs: readonly string[]): boolean {
-  if (!isAlive(pid)) return false;
+/**
+ * Which of `programs` `pid` is, if it is alive and one of them (any of its first
+ * arguments whose base name matches, e.g. `node …/bin/smd-pull`), else null.
+ */
+export function runningProgram(pid: number, programs: readonly string[]): string | null {
+  if (!isAlive(pid)) return null;
   const args = processArgs(pid);
-  if (args === null) return false;
+  if (args === null) return null;
   // The program name is argv[0] (a compiled tool), or the script run by an interpreter
   // (node, sh): look at the first few arguments only, not at data arguments.
-  return args.slice(0, 3).some((a) => programs.includes(basename(a)));
+  for (const a of args.slice(0, 3)) if (programs.includes(basename(a))) return basename(a);
+  return null;
+}
+
+/** Is `pid` alive and one of `programs`? */
+export function isProgramRunning(pid: number, programs: readonly string[]): boolean {
+  return runningProgram(pid, programs) !== null;
 }
 
 export interface AcquireOptions {
@@ -107,7 +120,8 @@ export class Lock {
         }
         const holder = readPid(path);
         if (holder === undefined) continue; // vanished meanwhile: retry
-        if (holder !== null && holder !== process.pid && isProgramRunning(holder, opts.programs)) throw new LockBusyError(path, holder);
+        const program = holder !== null && holder !== process.pid ? runningProgram(holder, opts.programs) : null;
+        if (program !== null) throw new LockBusyError(path, holder as number, program);
         // Stale. Move it aside under a private name, then check it is still the one we
         // judged (another instance may have replaced it in between); put it back if not.
         const aside = `${path}.${process.pid}.stale`;

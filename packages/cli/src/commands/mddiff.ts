@@ -11,31 +11,8 @@ import {
   type ByteString, decodeArgument, fromUtf8, fsPath, toUtf8, MessageHasher, EMPTY_SHA1, MaildirWalkError,
 } from '@smd/maildir';
 import { diffMaildir, formatCommand, listMailFolders } from '@smd/snapshot';
-import { VERSION } from '../launch.js';
-
-const USAGE = `Usage: mddiff [options] PATH...
-
-Compares the Maildir trees PATH... with the db-file and prints the changes.
-
-Options:
-      --max-mailno N   accepted for compatibility (a size hint upstream)
-      --db-file F      the db-file (default: db.txt)
-      --exclude GLOB   skip the directories matching GLOB (%-encoded), repeatable
-      --follow DIR     a folder symlink may lead into DIR (%-encoded), repeatable
-      --sha1sum        print the SHA-1 of each file argument, like sha1sum
-      --mkdir-p        create each argument as a directory, with its parents
-      --mkfifo         create each argument as a fifo
-  -l, --list           list the mail folders (cur/new) of PATH...
-  -s, --symlink        with a fifo argument: symlink server
-  -v, --verbose        debug lines on stderr
-  -d, --dry-run        do not write the .new db-files
-  -n, --no-delete      do not report deleted messages
-      --no-move        report a renamed message as COPY + DELETE
-  -h, --help           this help
-      --version        print the version
-
-With a single fifo PATH: hash server (reads file names, prints their hashes).
-`;
+import { parseCommandLine } from '../args/index.js';
+import { MDDIFF } from '../args/specs.js';
 
 /** Buffered latin1 output to a file descriptor-backed stream, with backpressure. */
 class Out {
@@ -83,119 +60,16 @@ async function fatal(out: Out, where: string, msg: string): Promise<number> {
   return 1;
 }
 
-interface Args {
-  maxMailno?: string;
-  dbFile: string;
-  exclude: string[];
-  follow: string[];
-  sha1sum: boolean;
-  mkdirP: boolean;
-  mkfifo: boolean;
-  list: boolean;
-  symlink: boolean;
-  verbose: boolean;
-  dryRun: boolean;
-  noDelete: boolean;
-  noMove: boolean;
-  help: boolean;
-  paths: string[];
-}
-
-const FLAGS: Record<string, keyof Args> = {
-  '-l': 'list', '--list': 'list', '-s': 'symlink', '--symlink': 'symlink', '-v': 'verbose', '--verbose': 'verbose',
-  '-d': 'dryRun', '--dry-run': 'dryRun', '-n': 'noDelete', '--no-delete': 'noDelete', '--no-move': 'noMove',
-  '--sha1sum': 'sha1sum', '--mkdir-p': 'mkdirP', '--mkfifo': 'mkfifo',
-};
-
-/**
- * The plain command lines smd-server and scripts use, parsed without loading
- * yargs (importing it costs ~140 ms, half of a no-change scan). Anything
- * else (help, version, errors, unusual spellings) returns null and goes to yargs.
- */
-function fastParse(argv: string[]): Args | null {
-  const a: Args = {
-    dbFile: 'db.txt', exclude: [], follow: [], sha1sum: false, mkdirP: false, mkfifo: false, list: false, symlink: false,
-    verbose: false, dryRun: false, noDelete: false, noMove: false, help: false, paths: [],
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const x = argv[i];
-    const flag = FLAGS[x];
-    if (flag !== undefined) { (a as unknown as Record<string, boolean>)[flag] = true; continue; }
-    if (x === '--db-file' || x === '--exclude' || x === '--follow' || x === '--max-mailno') {
-      const v = argv[++i];
-      if (v === undefined || v === '') return null;
-      if (x === '--db-file') a.dbFile = v; else if (x === '--exclude') a.exclude.push(v); else if (x === '--follow') a.follow.push(v); else a.maxMailno = v;
-      continue;
-    }
-    if (x.startsWith('-') && x !== '-') return null;
-    a.paths.push(x);
-  }
-  return a.paths.length === 0 ? null : a;
-}
-
-async function parse(argv: string[]): Promise<Args | 'version' | string> {
-  const fast = fastParse(argv);
-  if (fast !== null) return fast;
-  const { default: yargs } = await import('yargs');
-  let failure: string | null = null;
-  let sawVersion = false;
-  const y = yargs(argv)
-    .help(false)
-    .parserConfiguration({
-      'boolean-negation': false, 'parse-numbers': false, 'parse-positional-numbers': false,
-      'camel-case-expansion': true, 'dot-notation': false, 'duplicate-arguments-array': true,
-    })
-    .option('max-mailno', { type: 'string' })
-    .option('db-file', { type: 'string', default: 'db.txt' })
-    .option('exclude', { type: 'string', array: true, default: [] as string[] })
-    .option('follow', { type: 'string', array: true, default: [] as string[] })
-    .option('sha1sum', { type: 'boolean', default: false })
-    .option('mkdir-p', { type: 'boolean', default: false })
-    .option('mkfifo', { type: 'boolean', default: false })
-    .option('list', { alias: 'l', type: 'boolean', default: false })
-    .option('symlink', { alias: 's', type: 'boolean', default: false })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false })
-    .option('dry-run', { alias: 'd', type: 'boolean', default: false })
-    .option('no-delete', { alias: 'n', type: 'boolean', default: false })
-    .option('no-move', { type: 'boolean', default: false })
-    .option('help', { alias: 'h', type: 'boolean', default: false })
-    .version(VERSION)
-    .strictOptions()
-    .exitProcess(false)
-    .fail((msg) => { failure = msg ?? 'bad arguments'; });
-  const a = y.parseSync() as Record<string, unknown>;
-  if (argv.includes('--version')) sawVersion = true;
-  if (sawVersion) return 'version';
-  if (failure !== null) return failure;
-  const str = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
-  const last = (v: unknown): string => { const s = str(v); return s[s.length - 1]; };
-  for (const k of ['db-file', 'max-mailno']) {
-    if (a[k] !== undefined && str(a[k]).some((x) => x === '')) return `option --${k} needs a value`;
-  }
-  return {
-    maxMailno: a['max-mailno'] === undefined ? undefined : last(a['max-mailno']),
-    dbFile: last(a['db-file']),
-    exclude: str(a.exclude),
-    follow: str(a.follow),
-    sha1sum: a.sha1sum === true, mkdirP: a['mkdir-p'] === true, mkfifo: a.mkfifo === true,
-    list: a.list === true, symlink: a.symlink === true, verbose: a.verbose === true,
-    dryRun: a['dry-run'] === true, noDelete: a['no-delete'] === true, noMove: a['no-move'] === true,
-    help: a.help === true,
-    paths: (a._ as unknown[]).map(String),
-  };
-}
-
 export async function main(argv: string[]): Promise<number> {
   const out = new Out(process.stdout);
-  const parsed = await parse(argv);
-  if (parsed === 'version') return 0;
-  if (typeof parsed === 'string') {
-    process.stdout.write(`mddiff: ${parsed}\n${USAGE}`);
-    return 1;
-  }
-  const a = parsed;
-  if (a.help) { process.stdout.write(USAGE); return 0; }
-  if (a.paths.length === 0) { process.stdout.write(USAGE); return 1; }
+  const parsed = await parseCommandLine(MDDIFF, argv);
+  if (typeof parsed === 'number') return parsed;
+  const a = {
+    dbFile: parsed.value('db-file') ?? 'db.txt', exclude: parsed.values('exclude'), follow: parsed.values('follow'), paths: parsed.args,
+    sha1sum: parsed.flag('sha1sum'), mkdirP: parsed.flag('mkdir-p'), mkfifo: parsed.flag('mkfifo'), list: parsed.flag('list'),
+    symlink: parsed.flag('symlink'), verbose: parsed.flag('verbose'), dryRun: parsed.flag('dry-run'),
+    noDelete: parsed.flag('no-delete'), noMove: parsed.flag('no-move'),
+  };
 
   if (a.mkdirP) {
     for (const p of a.paths) {
@@ -258,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function sha1sum(out: Out, paths: string[]): Promise<number> {
+async function sha1sum(out: Out, paths: readonly string[]): Promise<number> {
   const buf = Buffer.allocUnsafe(1 << 20);
   for (const p of paths) {
     const name = fromUtf8(p);

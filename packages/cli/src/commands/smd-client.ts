@@ -9,79 +9,18 @@ import { decodeArgument, fromUtf8 } from '@smd/maildir';
 import { streamLog } from '@smd/protocol';
 import { dbFileName } from '@smd/snapshot';
 import { runClient } from '@smd/client';
-import { VERSION } from '../launch.js';
+import { parseCommandLine } from '../args/index.js';
+import { SMD_CLIENT } from '../args/specs.js';
 import { idleTimeoutFromEnv } from '../idle-timeout.js';
 
-const USAGE = `Usage: smd-client [options] ENDPOINT MAILBOX...
-
-Applies the changes sent by smd-server (on stdin) to the local MAILBOXes.
-
-Options:
-  -v, --verbose          progress and information on stderr
-  -d, --dry-run          change nothing, report what would be done (implies -v)
-  -l, --local-sync       do not patch nor rename the db-file (the server owns it)
-  -t, --translator CMD   remote→local folder name translator (workarea mode)
-      --rename-only      write ~/smd-rename.sh instead of synchronizing
-      --override-db F    use F as the db-file (~ is the home directory)
-      --listen-first     read the server's protocol line before sending ours,
-                         and speak upstream's protocol 1.3 to an upstream
-                         smd-server (smd-pull passes it to its local client)
-      --follow DIR       a folder symlink may lead into DIR (repeatable;
-                         %20 = space; default: only into the mailboxes)
-  -h, --help             this help
-      --version          print the version
-`;
-
-interface Args {
-  verbose: boolean;
-  dryRun: boolean;
-  localSync: boolean;
-  translator: string | null;
-  renameOnly: boolean;
-  overrideDb: string | null;
-  follow: string[];
-  listenFirst: boolean;
-  endpoint: string;
-  mailboxes: string[];
-}
-
-/** Options are recognised only while more than two arguments remain (upstream's rule). */
-function parse(argv: string[]): Args | 'help' | 'version' | string {
-  const a: Args = { verbose: false, dryRun: false, localSync: false, translator: null, renameOnly: false, overrideDb: null, follow: [], listenFirst: false, endpoint: '', mailboxes: [] };
-  let i = 0;
-  if (argv.length === 1 && (argv[0] === '-h' || argv[0] === '--help')) return 'help';
-  if (argv.length === 1 && argv[0] === '--version') return 'version';
-  while (argv.length - i > 2 && argv[i].startsWith('-')) {
-    const x = argv[i++];
-    switch (x) {
-      case '-v': case '--verbose': a.verbose = true; break;
-      case '-d': case '--dry-run': a.dryRun = true; a.verbose = true; break;
-      case '-l': case '--local-sync': a.localSync = true; break;
-      case '--rename-only': a.renameOnly = true; break;
-      case '--listen-first': a.listenFirst = true; break;
-      case '-h': case '--help': return 'help';
-      case '--version': return 'version';
-      case '-t': case '--translator': case '--override-db': case '--follow': {
-        const v = argv[i++];
-        if (v === undefined || v === '') return `${x} needs an argument`;
-        if (x === '--override-db') a.overrideDb = v; else if (x === '--follow') a.follow.push(v); else a.translator = v;
-        break;
-      }
-      default: return `unknown option ${x}`;
-    }
-  }
-  const rest = argv.slice(i);
-  if (rest.length < 2) return 'ENDPOINT and at least one MAILBOX are needed';
-  a.endpoint = rest[0];
-  a.mailboxes = rest.slice(1);
-  return a;
-}
-
 export async function main(argv: string[]): Promise<number> {
-  const a = parse(argv);
-  if (a === 'help') { process.stdout.write(USAGE); return 0; }
-  if (a === 'version') { process.stdout.write(`smd-client ${VERSION}\n`); return 0; }
-  if (typeof a === 'string') { process.stderr.write(`smd-client: ${a}\n${USAGE}`); return 2; }
+  const parsed = await parseCommandLine(SMD_CLIENT, argv);
+  if (typeof parsed === 'number') return parsed;
+  const a = {
+    verbose: parsed.flag('verbose') || parsed.flag('dry-run'), dryRun: parsed.flag('dry-run'), localSync: parsed.flag('local-sync'),
+    translator: parsed.value('translator') ?? null, renameOnly: parsed.flag('rename-only'), overrideDb: parsed.value('override-db') ?? null,
+    follow: parsed.values('follow'), listenFirst: parsed.flag('listen-first'), endpoint: parsed.args[0], mailboxes: parsed.args.slice(1),
+  };
   const home = process.env.HOME ?? homedir();
   const dbFile = a.overrideDb !== null ? a.overrideDb.replace(/^~(?=\/|$)/, home) : dbFileName(home, a.endpoint, a.mailboxes);
   const idle = idleTimeoutFromEnv(process.env);

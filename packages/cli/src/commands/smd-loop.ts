@@ -26,20 +26,8 @@ import {
   SmdHome, Lock, LockBusyError, LOOP_LOCK_PROGRAMS, loopTemplate, writeTemplate, parseLoopConfig, LoopConfigError,
   planPass, decideFailure, type LoopJob,
 } from '@smd/endpoint';
-import { VERSION } from '../launch.js';
-
-const USAGE = `Usage: smd-loop [-v] [-t]
-
-Runs smd-pull and smd-push periodically, as configured in ~/.smd/loop.
-
-  -v, --verbose         also print the log on stdout
-  -t, --template-only   write the template of ~/.smd/loop if missing, then exit
-  -h, --help            this help
-      --version         print the version
-
-Environment: SMD_LOOP_MINUTE_SECONDS sets the length of a minute in seconds
-(default 60).
-`;
+import { parseCommandLine } from '../args/index.js';
+import { SMD_LOOP } from '../args/specs.js';
 
 /** Output kept per job: enough for any report; a runaway child cannot exhaust memory. */
 const MAX_OUTPUT = 4 * 1024 * 1024;
@@ -87,15 +75,10 @@ function runJob(job: LoopJob, abort: AbortSignal): Promise<JobResult> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let verbose = false;
-  let templateOnly = false;
-  for (const a of argv) {
-    if (a === '-v' || a === '--verbose') verbose = true;
-    else if (a === '-t' || a === '--template-only') templateOnly = true;
-    else if (a === '-h' || a === '--help') { process.stdout.write(USAGE); return 0; }
-    else if (a === '--version') { process.stdout.write(`${VERSION}\n`); return 0; }
-    else { process.stderr.write(`smd-loop: unknown argument ${a}\n${USAGE}`); return 1; }
-  }
+  const args = await parseCommandLine(SMD_LOOP, argv);
+  if (typeof args === 'number') return args;
+  const verbose = args.flag('verbose');
+  const templateOnly = args.flag('template-only');
 
   const minuteEnv = process.env.SMD_LOOP_MINUTE_SECONDS;
   const minuteSeconds = minuteEnv === undefined || minuteEnv === '' ? 60 : Number(minuteEnv);

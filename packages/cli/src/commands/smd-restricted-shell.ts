@@ -45,7 +45,8 @@ import { realpathSync } from 'node:fs';
 import { dirname, join, resolve, isAbsolute, basename, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ShellSyntaxError, splitWords, strictWords } from '@smd/shell';
-import { VERSION } from '../launch.js';
+import { parseCommandLine } from '../args/index.js';
+import { SMD_RESTRICTED_SHELL } from '../args/specs.js';
 
 const PROGRAMS = ['smd-server', 'smd-client'] as const;
 type Program = (typeof PROGRAMS)[number];
@@ -164,28 +165,9 @@ function renameDbPath(v: string, home: string): string | null {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv[0] === '--help' || argv[0] === '-h') {
-    process.stdout.write(`Usage: smd-restricted-shell
-
-To be used as command="smd-restricted-shell" in ~/.ssh/authorized_keys. Runs
-$SSH_ORIGINAL_COMMAND only if it is smd-server or smd-client with options that
-cannot touch anything but the mailbox. The command line is split into words
-without a shell (no globbing, variables or substitutions): ; & | < > ( ) $ \`
-and newlines are refused, even quoted.
-
-Allowed:
-  smd-server  -v -d -n --no-move --stop-after-diff --exclude GLOB,
-              --override-db / --dump-stdin only with ~/.smd/rename-db
-  smd-client  -v -d -l
-  both        --follow DIR, DIR relative and without ".."
-  ENDPOINT and MAILBOX arguments that are relative and contain no "..";
-  the program runs in $HOME
-Refused: anything else, e.g. smd-client -t (runs a command), --rename-only,
---dump-stdin to another file, --get-mddiff-cmdline, other programs.
-`);
-    return 0;
-  }
-  if (argv[0] === '--version') { process.stdout.write(`${VERSION}\n`); return 0; }
+  // its own arguments: only --help and --version (the command to check is in SSH_ORIGINAL_COMMAND)
+  const own = await parseCommandLine(SMD_RESTRICTED_SHELL, argv);
+  if (typeof own === 'number') return own;
   const home = (process.env.HOME ?? '').replace(/(.)\/+$/, '$1');
   const original = process.env.SSH_ORIGINAL_COMMAND;
   const binDir = ourBinDir();

@@ -12,80 +12,21 @@ import { dbFileName } from '@smd/snapshot';
 import { streamLog } from '@smd/protocol';
 import { runServer } from '@smd/server';
 import { joinWords } from '@smd/shell';
-import { VERSION } from '../launch.js';
+import { parseCommandLine } from '../args/index.js';
+import { SMD_SERVER } from '../args/specs.js';
 import { idleTimeoutFromEnv } from '../idle-timeout.js';
-
-const USAGE = `Usage: smd-server [options] ENDPOINT MAILBOX...
-
-Computes the changes of MAILBOX since the last sync with ENDPOINT and serves
-them, and the messages, to smd-client on stdin/stdout (see protocol.md).
-
-  -v, --verbose            log INFO and PROGRESS lines on stderr
-  -d, --dry-run            change nothing (implies -v)
-  -n, --no-delete          do not report deleted messages
-      --no-move            report a renamed message as COPY + DELETE
-      --exclude GLOB       skip folders matching GLOB (repeatable; %20 = space)
-      --follow DIR         a folder symlink may lead into DIR (repeatable;
-                           %20 = space; default: only into the mailboxes)
-      --override-db FILE   use FILE as the db-file (~ is $HOME)
-      --stop-after-diff    exit after sending the changes
-      --listen-first       read the client's protocol line before sending ours,
-                           and speak upstream's protocol 1.3 to an upstream
-                           smd-client (smd-push passes it to its local server)
-      --get-mddiff-cmdline print the equivalent mddiff command line and exit
-      --dump-stdin FILE    copy stdin to FILE (only under ~/.smd/) and exit
-  -h, --help               this help
-      --version            print the version
-`;
-
-interface Parsed {
-  verbose: boolean; dryRun: boolean; noDelete: boolean; noMove: boolean;
-  excludes: string[]; follow: string[]; overrideDb: string | null; stopAfterDiff: boolean; getCmdline: boolean; dumpStdin: string | null;
-  listenFirst: boolean; endpoint: string; mailboxes: string[];
-}
-
-function parse(argv: string[]): Parsed | string {
-  const p: Parsed = {
-    verbose: false, dryRun: false, noDelete: false, noMove: false, excludes: [], follow: [], overrideDb: null,
-    stopAfterDiff: false, getCmdline: false, dumpStdin: null, listenFirst: false, endpoint: '', mailboxes: [],
-  };
-  const a = [...argv];
-  while (a.length > 2 && a[0].startsWith('-')) {
-    const o = a.shift() as string;
-    const value = (): string => {
-      const v = a.shift();
-      if (v === undefined) throw new Error(`${o} needs a value`);
-      return v;
-    };
-    switch (o) {
-      case '-v': case '--verbose': p.verbose = true; break;
-      case '-d': case '--dry-run': p.dryRun = true; p.verbose = true; break;
-      case '-n': case '--no-delete': p.noDelete = true; break;
-      case '--no-move': p.noMove = true; break;
-      case '--exclude': p.excludes.push(value()); break;
-      case '--follow': p.follow.push(value()); break;
-      case '--override-db': p.overrideDb = value(); break;
-      case '--stop-after-diff': p.stopAfterDiff = true; break;
-      case '--listen-first': p.listenFirst = true; break;
-      case '--get-mddiff-cmdline': p.getCmdline = true; break;
-      case '--dump-stdin': p.dumpStdin = value(); break;
-      default: return `unknown option ${o}`;
-    }
-  }
-  if (a.length < 2) return 'ENDPOINT and at least one MAILBOX are needed';
-  p.endpoint = a[0];
-  p.mailboxes = a.slice(1);
-  return p;
-}
 
 const tilde = (f: string, home: string): string => (f === '~' ? home : f.startsWith('~/') ? join(home, f.slice(2)) : f);
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.length === 1 && (argv[0] === '-h' || argv[0] === '--help')) { process.stdout.write(USAGE); return 0; }
-  if (argv.length === 1 && argv[0] === '--version') { process.stdout.write(`${VERSION}\n`); return 0; }
-  let p: Parsed | string;
-  try { p = parse(argv); } catch (e) { p = (e as Error).message; }
-  if (typeof p === 'string') { process.stderr.write(`smd-server: ${p}\n${USAGE}`); return 2; }
+  const a = await parseCommandLine(SMD_SERVER, argv);
+  if (typeof a === 'number') return a;
+  const p = {
+    verbose: a.flag('verbose') || a.flag('dry-run'), dryRun: a.flag('dry-run'), noDelete: a.flag('no-delete'), noMove: a.flag('no-move'),
+    excludes: a.values('exclude'), follow: a.values('follow'), overrideDb: a.value('override-db') ?? null, stopAfterDiff: a.flag('stop-after-diff'),
+    getCmdline: a.flag('get-mddiff-cmdline'), dumpStdin: a.value('dump-stdin') ?? null, listenFirst: a.flag('listen-first'),
+    endpoint: a.args[0], mailboxes: a.args.slice(1),
+  };
   const home = process.env.HOME ?? '';
   if (home === '') { process.stderr.write('smd-server: HOME is not set\n'); return 2; }
   mkdirSync(join(home, '.smd'), { recursive: true, mode: 0o700 });

@@ -14,20 +14,8 @@ import {
   SmdHome, readConfigVariables, splitList, stripTrailingSlash, translateName, TranslateError,
   TRANSLATE_MODES, type TranslateMode, type TranslateDirection, validateEndpointName,
 } from '@smd/endpoint';
-import { VERSION } from '../launch.js';
-
-const USAGE = `Usage: smd-translate -m MODE -d DIRECTION ENDPOINT
-
-Translates Maildir folder names, one per line, from stdin to stdout.
-
-  -m, --mode MODE        oimap-dovecot (= default), nodots, nodots2, move, cat
-  -d, --direction DIR    LR (local to remote) or RL (remote to local)
-  -h, --help             this help
-      --version          print the version
-
-The roots are MAILBOX_LOCAL and MAILBOX_REMOTE (or MAILBOX) of ~/.smd/config.ENDPOINT.
-On error prints ERROR and a message on stdout and exits 1.
-`;
+import { parseCommandLine } from '../args/index.js';
+import { SMD_TRANSLATE } from '../args/specs.js';
 
 function fail(message: string): number {
   process.stdout.write(`ERROR\n${message}\n`);
@@ -35,27 +23,13 @@ function fail(message: string): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let mode: string | null = null;
-  let dir: string | null = null;
-  let endpoint: string | null = null;
-  for (let k = 0; k < argv.length; k++) {
-    const a = argv[k];
-    if (a === '-h' || a === '--help') { process.stdout.write(USAGE); return 0; }
-    if (a === '--version') { process.stdout.write(`${VERSION}\n`); return 0; }
-    if (a === '-m' || a === '--mode' || a === '-d' || a === '--direction') {
-      const v = argv[++k];
-      if (v === undefined) return fail(`option ${a} needs a value\n${USAGE}`);
-      if (a === '-m' || a === '--mode') mode = v; else dir = v;
-    } else if (a.startsWith('--mode=')) mode = a.slice(7);
-    else if (a.startsWith('--direction=')) dir = a.slice(12);
-    else if (a.startsWith('-') && a !== '-') return fail(`unknown option ${a}\n${USAGE}`);
-    else if (endpoint === null) endpoint = a;
-    else return fail(`too many arguments\n${USAGE}`);
-  }
-  if (mode === null) mode = 'default';
+  const args = await parseCommandLine(SMD_TRANSLATE, argv);
+  if (typeof args === 'number') return args;
+  const mode = args.value('mode') ?? 'default';
+  const dir = args.value('direction') ?? null;
+  const endpoint = args.args[0];
   if (!(TRANSLATE_MODES as readonly string[]).includes(mode)) return fail(`unknown mode "${mode}": use one of ${TRANSLATE_MODES.join(', ')}`);
   if (dir !== 'LR' && dir !== 'RL') return fail(`the direction (-d) must be LR or RL${dir === null ? '' : `, not "${dir}"`}`);
-  if (endpoint === null) return fail(`no endpoint given\n${USAGE}`);
   const badName = validateEndpointName(endpoint);
   if (badName !== null) return fail(badName);
 

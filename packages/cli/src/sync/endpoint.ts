@@ -59,11 +59,8 @@ export function openEndpoint(o: OpenOptions, env: NodeJS.ProcessEnv = process.en
     return { home, config, lock: Lock.acquire(home.lock, { programs: SYNC_LOCK_PROGRAMS }) };
   } catch (e) {
     if (e instanceof LockBusyError) {
-      say(`ERROR: Already running (${e.message})`);
-      say(`ERROR: If this is not the case, remove ${home.lock} by hand`);
-      if (o.showTags === true) {
-        say(`${o.endpoint}: ${o.program}@localhost: TAGS: error::context(locking) probable-cause(another-instance-running) human-intervention(necessary) suggested-actions(run(rm ${home.lock}))`);
-      }
+      say(`ERROR: ${e.message}`);
+      if (o.showTags === true) say(`${o.endpoint}: ${o.program}@localhost: ${e.tags}`);
       return 1;
     }
     throw e;

@@ -4,7 +4,7 @@ import { runHooks, describeHookFailure, type EndpointConfig, type SmdHome } from
 import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
 import { parseSyncArgs, type SyncOptions } from './options.js';
 import { buildReport, summaryLine } from './report.js';
-import { followArgs, linkLocalFolders, localFollowDirs, resetWorkarea } from './workarea.js';
+import { followArgs, linkLocalFolders, localFollowDirs, resetWorkarea, translatingLine } from './workarea.js';
 import { openEndpoint, say } from './endpoint.js';
 import { RunLogs, runPair } from './pair.js';
 import { ProgressView } from './progress.js';
@@ -68,7 +68,8 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
       remoteArgv = [join(remoteBinDir(env), 'smd-server'), ...serverArgs(config.excludeRemote, config.followRemote)];
     } else {
       // The local mailbox is scanned under the server's folder names, through workarea links.
-      const linked = await linkLocalFolders(home, config);
+      // upstream's verbose (and dry-run) lines, one per translated folder
+      const linked = await linkLocalFolders(home, config, o.verbose ? (local, remote) => say(translatingLine(local, remote)) : undefined);
       if (linked !== null) { say(`ERROR: ${linked}`); return 1; }
       // The workarea links lead into the local mailbox: those may be followed.
       localArgv = [join(OWN_BIN, 'smd-server'), '--listen-first', ...serverArgs(config.excludeLocal, localFollowDirs(home, config, true))];

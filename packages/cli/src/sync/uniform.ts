@@ -30,42 +30,22 @@ import { eachLine } from './plumbing.js';
 import { followArgs, linkLocalFolders, localFollowDirs, resetWorkarea } from './workarea.js';
 import { openEndpoint, say } from './endpoint.js';
 import { failureContext, RunLogs, runPair, startFailure } from './pair.js';
-import { VERSION } from '../launch.js';
-
-const USAGE = `Usage: smd-uniform-names [-v] [-s] [ENDPOINT]
-
-For a first synchronization of ENDPOINT (default: "default") when both hosts
-already hold the same messages under different file names: writes
-~/smd-rename.sh, which renames the local files to the names they have on the
-server. Inspect it, run it (sh ~/smd-rename.sh), then run smd-pull: it will
-not transfer those messages again.
-
-  -v, --verbose     verbose output (implies -s), -v to both programs
-  -s, --show-tags   print the machine-readable TAGS lines
-  -h, --help        this help
-      --version     print the version
-`;
+import { parseCommandLine } from '../args/index.js';
+import { SMD_UNIFORM_NAMES } from '../args/specs.js';
 
 
 export interface UniformOptions { endpoint: string; verbose: boolean; showTags: boolean }
 
 /** `[-v] [-s] [ENDPOINT]`; a usage error is exit 1 (like smd-pull). */
-export function parseUniformArgs(argv: string[]): UniformOptions | { exit: number } {
-  const o: UniformOptions = { endpoint: 'default', verbose: false, showTags: false };
-  for (const a of argv) {
-    if (a === '-h' || a === '--help') { process.stdout.write(USAGE); return { exit: 0 }; }
-    if (a === '--version') { say(VERSION); return { exit: 0 }; }
-    if (a === '-v' || a === '--verbose') { o.verbose = true; o.showTags = true; continue; }
-    if (a === '-s' || a === '--show-tags') { o.showTags = true; continue; }
-    if (a.startsWith('-')) { process.stderr.write(`smd-uniform-names: unknown option ${a}\n${USAGE}`); return { exit: 1 }; }
-    o.endpoint = a;
-  }
-  return o;
+export async function parseUniformArgs(argv: string[]): Promise<UniformOptions | { exit: number }> {
+  const a = await parseCommandLine(SMD_UNIFORM_NAMES, argv);
+  if (typeof a === 'number') return { exit: a };
+  return { endpoint: a.args[0] ?? 'default', verbose: a.flag('verbose'), showTags: a.flag('verbose') || a.flag('show-tags') };
 }
 
 /** smd-uniform-names: the whole run. Resolves to the exit code. */
 export async function runUniformNames(argv: string[]): Promise<number> {
-  const parsed = parseUniformArgs(argv);
+  const parsed = await parseUniformArgs(argv);
   if ('exit' in parsed) return parsed.exit;
   const o = parsed;
   const opened = openEndpoint({

@@ -34,9 +34,10 @@ function firstFile(dir: string): string | null {
  * The local mailbox seen under the server's folder names, as upstream's
  * smd-push builds it: every local cur/new folder is translated
  * (TRANSLATOR_LR) and linked from the workarea (`workarea/<remote name>` ->
- * `$HOME/<local name>`). The cwd must be $HOME. Returns an error message, or null.
+ * `$HOME/<local name>`). The cwd must be $HOME. `onTranslated` hears every
+ * folder a translator (not `cat`) renamed. Returns an error message, or null.
  */
-export async function linkLocalFolders(home: SmdHome, config: EndpointConfig): Promise<string | null> {
+export async function linkLocalFolders(home: SmdHome, config: EndpointConfig, onTranslated?: (local: ByteString, remote: ByteString) => void): Promise<string | null> {
   const roots = config.mailboxLocal.map((m) => decodeArgument(fromUtf8(m)));
   const excludes = config.excludeLocal.map((g) => decodeArgument(fromUtf8(g)));
   const translator = createTranslator(config.translatorLR.command, { cwd: home.home });
@@ -56,6 +57,7 @@ export async function linkLocalFolders(home: SmdHome, config: EndpointConfig): P
       }
       const unsafe = unsafeTranslation(target);
       if (unsafe !== null) return `Error translating ${toUtf8(dir)}: ${unsafe} (${toUtf8(target)})`;
+      if (!translator.identity) onTranslated?.(dir, target);
       const link = Buffer.concat([Buffer.from(`${home.workarea}/`), fsPath(target)]);
       mkdirSync(Buffer.from(dirname(link.toString('latin1')), 'latin1'), { recursive: true, mode: 0o700 });
       symlinkSync(Buffer.concat([Buffer.from(`${home.home}/`), fsPath(dir)]), link);
@@ -83,6 +85,11 @@ export function localFollowDirs(home: SmdHome, config: EndpointConfig, viaWorkar
 /** `--follow DIR` for each directory. */
 export function followArgs(dirs: readonly string[]): string[] {
   return dirs.flatMap((d) => ['--follow', d]);
+}
+
+/** `translating: A -> B`, as upstream's verbose runs print it. */
+export function translatingLine(from: ByteString, to: ByteString): string {
+  return `translating: ${toUtf8(from)} -> ${toUtf8(to)}`;
 }
 
 /** Gives the other side of a finished program a grace period to finish too, then stops it. */
