@@ -35,16 +35,15 @@
  */
 import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { dirname, join, resolve, isAbsolute, basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { VERSION } from '../launch.js';
+import { join, resolve, isAbsolute, basename } from 'node:path';
+import { OWN_BIN, VERSION } from '../launch.js';
 
 const PROGRAMS = ['smd-server', 'smd-client'] as const;
 type Program = (typeof PROGRAMS)[number];
 
-/** The bin directory of this installation (packages/cli/dist/commands → ../../../../bin). */
+/** The bin directory of this installation. */
 export function ourBinDir(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'bin');
+  return OWN_BIN;
 }
 
 export class RefusedError extends Error {
