@@ -30,17 +30,11 @@ import { main } from ${JSON.stringify(join(cliDist, 'commands', `${name}.js`))};
 void runCommand(${JSON.stringify(name)}, main);
 `;
 
-rmSync(staging, { recursive: true, force: true });
-mkdirSync(staging, { recursive: true });
-const result = await build({
+/** esbuild options shared by every bundle. */
+const common = {
   absWorkingDir: root,
-  entryPoints: [
-    ...commands.map((c) => ({ in: `entry:${c}`, out: c })),
-    { in: join(root, 'packages', 'maildir', 'dist', 'hash-worker.js'), out: 'hash-worker' },
-  ],
   outdir: staging,
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20.19',
@@ -57,7 +51,7 @@ const result = await build({
       "const __smdDirname = __smdFilename.slice(0, __smdFilename.lastIndexOf('/'));",
     ].join(' '),
   },
-  legalComments: 'linked',
+  legalComments: 'none',
   metafile: true,
   logLevel: 'warning',
   plugins: [{
@@ -67,11 +61,23 @@ const result = await build({
       b.onLoad({ filter: /.*/, namespace: 'entry' }, (a) => ({ contents: entry(a.path), resolveDir: root, loader: 'js' }));
     },
   }],
-});
+};
 
-// The bundles find their chunks, the hash worker and the package root relative to their own URL: they all stay in lib/.
+rmSync(staging, { recursive: true, force: true });
+mkdirSync(staging, { recursive: true });
+// One build per command, code splitting on: a command is one file (plus what it shares with its
+// dynamic imports), since every extra ES module costs a few ms to load; what it imports
+// dynamically (ssh2, yargs for mddiff) stays in chunks it loads only when it needs them.
+const outputs = {};
+const builds = [
+  ...commands.map((c) => ({ entryPoints: [{ in: `entry:${c}`, out: c }], splitting: true })),
+  { entryPoints: [{ in: join(root, 'packages', 'maildir', 'dist', 'hash-worker.js'), out: 'hash-worker' }], splitting: false },
+];
+for (const b of await Promise.all(builds.map((o) => build({ ...common, ...o })))) Object.assign(outputs, b.metafile.outputs);
+
+// The bundles find their chunks, the hash worker and the package root relative to their own URL: all stay in lib/.
 rmSync(out, { recursive: true, force: true });
 renameSync(staging, out);
 if (process.argv.includes('--sizes')) {
-  for (const [file, o] of Object.entries(result.metafile.outputs)) console.log(`${String(o.bytes).padStart(9)}  ${file.replace(`${staging}/`, 'lib/')}`);
+  for (const [file, o] of Object.entries(outputs)) console.log(`${String(o.bytes).padStart(9)}  ${file.replace(`${staging}/`, 'lib/')}`);
 }
