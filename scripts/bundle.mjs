@@ -39,7 +39,7 @@ const common = {
   platform: 'node',
   target: 'node20.19',
   chunkNames: '[name]-[hash]',
-  external: ['@smd/native', 'cpu-features', '*.node'],
+  external: ['cpu-features', '*.node'],
   // CommonJS dependencies (ssh2, yargs' helpers) call require() and use __dirname / __filename.
   define: { __SMD_BUNDLED_VERSION__: JSON.stringify(pkg.version), __dirname: '__smdDirname', __filename: '__smdFilename' },
   banner: {
@@ -58,6 +58,8 @@ const common = {
     name: 'command-entries',
     setup(b) {
       b.onResolve({ filter: /^entry:/ }, (a) => ({ path: a.path.slice('entry:'.length), namespace: 'entry' }));
+      // A bundled dependency is always in the package's own node_modules: a relative path spares Node the package lookup.
+      b.onResolve({ filter: /^@smd\/native$/ }, () => ({ path: '../node_modules/@smd/native/dist/index.js', external: true }));
       b.onLoad({ filter: /.*/, namespace: 'entry' }, (a) => ({ contents: entry(a.path), resolveDir: root, loader: 'js' }));
     },
   }],
