@@ -81,5 +81,15 @@ for (const b of await Promise.all(builds.map((o) => build({ ...common, ...o })))
 rmSync(out, { recursive: true, force: true });
 renameSync(staging, out);
 if (process.argv.includes('--sizes')) {
-  for (const [file, o] of Object.entries(outputs)) console.log(`${String(o.bytes).padStart(9)}  ${file.replace(`${staging}/`, 'lib/')}`);
+  // Per output file: its size and what it is made of, by package.
+  for (const [file, o] of Object.entries(outputs)) {
+    const by = {};
+    for (const [input, { bytesInOutput }] of Object.entries(o.inputs)) {
+      const m = /node_modules\/((?:@[^/]+\/)?[^/]+)|packages\/([^/]+)/.exec(input);
+      const key = m ? (m[1] ?? `@smd/${m[2]}`) : input;
+      by[key] = (by[key] ?? 0) + bytesInOutput;
+    }
+    const parts = Object.entries(by).sort((a, b) => b[1] - a[1]).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${(n / 1024).toFixed(0)}K`);
+    console.log(`${(o.bytes / 1024).toFixed(0).padStart(5)} KB  ${file.replace(`${staging}/`, 'lib/').padEnd(32)} ${parts.join(', ')}`);
+  }
 }
