@@ -18,8 +18,9 @@
 // smd-client). One more pull with a preload (NODE_OPTIONS=--import) that
 // records each Node process's own CPU and lifetime.
 //
-// Start-up: `<command> --version` of smd-pull, smd-server, smd-client and
-// mddiff (all their static imports, then exit) against `node -e 0`, and which
+// Start-up: `<command> --version` of smd-pull, smd-server, smd-client, and
+// `mddiff --sha1sum FILE` (all their static imports, then exit or a trivial
+// task) against `node -e 0`, and which
 // files of lib/ each command loads before it runs (its static imports).
 //
 // Medians (and minimum) of the runs; this machine's load varies a lot: compare
@@ -103,7 +104,9 @@ console.log(`programs: ${BIN}${existsSync(join(PKG, 'packages')) ? ' (a checkout
 console.log('\n-- start-up: `--version`, medians');
 const bareEnv = { PATH: `${BIN}:${NODE_DIR}:/usr/bin:/bin`, HOME: tmpdir() };
 series('node -e 0', [process.execPath, '-e', '0'], bareEnv);
-for (const c of ['smd-pull', 'smd-server', 'smd-client', 'mddiff']) series(`${c} --version`, [join(BIN, c), '--version'], bareEnv);
+for (const c of ['smd-pull', 'smd-server', 'smd-client']) series(`${c} --version`, [join(BIN, c), '--version'], bareEnv);
+// mddiff's --version goes through yargs; the command lines smd-server uses do not.
+series('mddiff --sha1sum FILE', [join(BIN, 'mddiff'), '--sha1sum', fileURLToPath(import.meta.url)], bareEnv);
 if (!existsSync(join(PKG, 'packages')) && existsSync(join(PKG, 'lib'))) {
   console.log('\n-- what each command loads (lib/ files, static imports)');
   for (const c of ['smd-pull', 'smd-server', 'smd-client', 'mddiff', 'smd-translate']) {
