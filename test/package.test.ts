@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { parseEndpointConfig } from '@smd/endpoint';
 import { remoteCommand, OWN_BIN } from '@smd/cli/sync/remote';
 import { ROOT, tempDir } from './helpers/maildir-fixture.js';
+import { startSshd } from './helpers/sshd.js';
 import { deliver, tmpFiles, treeObject, writeConfig } from './helpers/sync-fixture.js';
 
 // npm pack (tsc -b + bundling) and two installs that compile the native helper: minutes on a loaded machine.
@@ -196,5 +197,17 @@ t.test('npm pack makes one tarball; npm install -g installs it as a copy, offlin
     const push = await run(join(withCc, 'bin', 'smd-push'), [], { env: env(bare) });
     t.equal(push.status, 0, `push with REMOTESMDCLIENT: ${push.stdout}${push.stderr}`);
     t.same(treeObject(join(local, 'Mail')), treeObject(join(remote, 'Mail')), 'both hosts hold the same messages');
+  });
+
+  await t.test('the installed smd-pull through a real sshd with the built-in ssh2 client (ssh2 is in the bundles)', async (t) => {
+    const sshd = await startSshd();
+    t.teardown(() => sshd.stop());
+    // This host has only the installed package; the server runs the checkout's programs (sshd's SMD_REMOTE_BIN).
+    const env = { ...sshd.env, PATH: `${sshd.clientBin}:${hostPath(withCc)}` };
+    writeConfig(sshd.home, 'default', { SERVERNAME: sshd.sshConfigAlias, CLIENTNAME: 'laptop', MAILBOX: 'Mail', TRANSPORT: 'ssh2' });
+    for (let i = 0; i < 5; i++) deliver(sshd.remoteHome, 'Mail');
+    const pull = await run(join(withCc, 'bin', 'smd-pull'), [], { env });
+    t.equal(pull.status, 0, `ssh2 pull: ${pull.stdout}${pull.stderr}`);
+    t.same(treeObject(join(sshd.home, 'Mail')), treeObject(join(sshd.remoteHome, 'Mail')));
   });
 });
