@@ -8,12 +8,15 @@ import type { SmdHome } from './home.js';
 
 export { ConfigError };
 
-/** Every variable upstream's config files may set, plus ours (SSH, TRANSPORT). */
+/**
+ * Every variable upstream's config files may set (REMOTESMDSERVER and REMOTESMDCLIENT are
+ * the variables upstream's scripts set before they source the config), plus ours (SSH, TRANSPORT).
+ */
 export const CONFIG_VARIABLES = [
   'SERVERNAME', 'CLIENTNAME', 'MAILBOX', 'MAILBOX_LOCAL', 'MAILBOX_REMOTE',
   'TRANSLATOR_RL', 'TRANSLATOR_LR', 'EXCLUDE', 'EXCLUDE_LOCAL', 'EXCLUDE_REMOTE',
   'SMDCLIENTOPTS', 'SMDSERVEROPTS', 'DEBUG', 'SSH', 'TRANSPORT', 'IDLE_TIMEOUT',
-  'FOLLOW_LOCAL', 'FOLLOW_REMOTE',
+  'FOLLOW_LOCAL', 'FOLLOW_REMOTE', 'REMOTESMDSERVER', 'REMOTESMDCLIENT',
 ] as const;
 export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
 
@@ -67,6 +70,9 @@ export interface EndpointConfig {
   /** ssh command words (default `['ssh']`) */
   ssh: string[];
   transport: TransportKind;
+  /** REMOTESMDSERVER / REMOTESMDCLIENT as command words: how the other host runs smd-server / smd-client (null: unset) */
+  remoteSmdServer: string[] | null;
+  remoteSmdClient: string[] | null;
   /** SERVERNAME=localhost and `-l` in SMDCLIENTOPTS: no ssh at all */
   localSync: boolean;
   /** SERVERNAME=localhost without `-l`: upstream warns and uses real ssh */
@@ -168,6 +174,7 @@ export function parseEndpointConfig(text: string, file: string, endpoint: string
   try { ssh = splitCommandWords(get('SSH')); } catch (e) { bad('SSH', `SSH: ${(e as Error).message}`); }
   const smdClientOpts = splitList(get('SMDCLIENTOPTS'));
   const serverName = get('SERVERNAME').trim();
+  const words = (k: ConfigVariable): string[] | null => (splitList(get(k)).length > 0 ? splitList(get(k)) : null);
   const localhost = serverName === 'localhost';
   const hasL = smdClientOpts.includes('-l') || smdClientOpts.includes('--local-sync');
 
@@ -196,6 +203,8 @@ export function parseEndpointConfig(text: string, file: string, endpoint: string
     followRemote: splitList(get('FOLLOW_REMOTE')).map(fromUtf8),
     ssh: ssh.length > 0 ? ssh : ['ssh'],
     transport: transportRaw === 'ssh2' ? 'ssh2' : 'ssh',
+    remoteSmdServer: words('REMOTESMDSERVER'),
+    remoteSmdClient: words('REMOTESMDCLIENT'),
     localSync: localhost && hasL,
     localhostWithoutLocalSync: localhost && !hasL,
   };

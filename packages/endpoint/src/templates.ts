@@ -71,6 +71,13 @@ MAILBOX="Mail/"
 # run ends with a (retryable) network error. Default 300.
 #IDLE_TIMEOUT=300
 
+# How the other host runs smd-server and smd-client: by default the plain
+# names, found on its PATH. Set a path when smd is not on that PATH, e.g.
+# installed with npm install -g --prefix ~/.local (a relative path starts
+# from the remote home directory, where ssh runs the command).
+#REMOTESMDSERVER=.local/bin/smd-server
+#REMOTESMDCLIENT=.local/bin/smd-client
+
 # DEBUG=true logs the whole traffic (mails included!) in ~/.smd/log/.
 #DEBUG=true
 `;

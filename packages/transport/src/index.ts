@@ -2,7 +2,6 @@ import { TransportError } from './errors.js';
 import { joinWords } from '@smd/shell';
 import { remoteWords } from './ssh-command.js';
 import { spawnRemote } from './spawned.js';
-import { startSsh2 } from './ssh2-client.js';
 import type { RemoteProcess, TransportSpec } from './types.js';
 
 export { TransportError, type TransportErrorKind } from './errors.js';
@@ -18,7 +17,6 @@ export {
   fingerprintSha256, keyBlobType, knownHostsName, readKnownHosts, checkHostKey, hostFieldMatches,
   type KnownHostsEntry, type HostKeyVerdict,
 } from './known-hosts.js';
-export { ssh2HostConfig } from './ssh2-client.js';
 
 /**
  * Starts the remote program `argv` (argv[0] = program path) through the
@@ -43,8 +41,11 @@ export async function startRemote(spec: TransportSpec, argv: string[]): Promise<
         env: spec.env, failureCode: 255, description: `${joinWords([spec.command[0]!, ...spec.command.slice(1), spec.host])} ${words.join(' ')}`, what: 'ssh',
       });
     }
-    case 'ssh2':
+    case 'ssh2': {
+      // ssh2 costs ~80 ms of start-up: loaded only by the runs that use it.
+      const { startSsh2 } = await import('./ssh2-client.js');
       return startSsh2(spec, argv);
+    }
     default: {
       const never: never = spec;
       throw new TransportError('config', `unknown transport ${JSON.stringify(never)}`);

@@ -10,7 +10,7 @@ import { decodeArgument, fromUtf8, toUtf8, type ByteString } from '@smd/maildir'
 import { listMailFolders } from '@smd/snapshot';
 import { createTranslator, type EndpointConfig, type SmdHome, type Translator } from '@smd/endpoint';
 import { startRemote } from '@smd/transport';
-import { remoteBinDir, transportFor } from '../sync/remote.js';
+import { remoteCommand, transportFor } from '../sync/remote.js';
 import { openEndpoint, say } from '../sync/endpoint.js';
 import { parseCommandLine } from '../args/index.js';
 import { SMD_CHECK_CONF } from '../args/specs.js';
@@ -111,7 +111,7 @@ async function roundTrips(folders: ByteString[], there: Translator, back: Transl
 
 /** `mddiff -l` on the other host; null if it failed. */
 async function listRemote(config: EndpointConfig, home: SmdHome, env: NodeJS.ProcessEnv, verbose: boolean): Promise<ByteString[] | null> {
-  const argv = [`${remoteBinDir(env)}/mddiff`, ...config.excludeRemote.flatMap((g) => ['--exclude', g]), '-l', ...config.mailboxRemote];
+  const argv = [...remoteCommand('mddiff', config, env), ...config.excludeRemote.flatMap((g) => ['--exclude', g]), '-l', ...config.mailboxRemote];
   if (verbose) say(`Listing the remote folders on ${config.serverName}: ${argv.join(' ')}`);
   let remote;
   try {

@@ -42,18 +42,18 @@
  */
 import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { dirname, join, resolve, isAbsolute, basename, normalize } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, isAbsolute, basename, normalize } from 'node:path';
 import { ShellSyntaxError, splitWords, strictWords } from '@smd/shell';
 import { parseCommandLine } from '../args/index.js';
 import { SMD_RESTRICTED_SHELL } from '../args/specs.js';
+import { OWN_BIN } from '../launch.js';
 
 const PROGRAMS = ['smd-server', 'smd-client'] as const;
 type Program = (typeof PROGRAMS)[number];
 
-/** The bin directory of this installation (packages/cli/dist/commands → ../../../../bin). */
+/** The bin directory of this installation. */
 export function ourBinDir(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'bin');
+  return OWN_BIN;
 }
 
 export class RefusedError extends Error {

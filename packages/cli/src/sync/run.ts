@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { percentEncodeUnsafe } from '@smd/shell';
 import { runHooks, describeHookFailure, type EndpointConfig, type SmdHome } from '@smd/endpoint';
-import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
+import { OWN_BIN, remoteCommand, transportFor } from './remote.js';
 import { parseSyncArgs, type SyncOptions } from './options.js';
 import { buildReport, summaryLine } from './report.js';
 import { followArgs, linkLocalFolders, localFollowDirs, resetWorkarea, translatingLine } from './workarea.js';
@@ -65,7 +65,7 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     if (direction === 'pull') {
       // The local program listens first: the remote one may be upstream's, which speaks first and only its own protocol.
       localArgv = [join(OWN_BIN, 'smd-client'), '--listen-first', ...clientArgs(config.translatorRL.command, localFollowDirs(home, config, false))];
-      remoteArgv = [join(remoteBinDir(env), 'smd-server'), ...serverArgs(config.excludeRemote, config.followRemote)];
+      remoteArgv = [...remoteCommand('smd-server', config, env), ...serverArgs(config.excludeRemote, config.followRemote)];
     } else {
       // The local mailbox is scanned under the server's folder names, through workarea links.
       // upstream's verbose (and dry-run) lines, one per translated folder
@@ -73,7 +73,7 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
       if (linked !== null) { say(`ERROR: ${linked}`); return 1; }
       // The workarea links lead into the local mailbox: those may be followed.
       localArgv = [join(OWN_BIN, 'smd-server'), '--listen-first', ...serverArgs(config.excludeLocal, localFollowDirs(home, config, true))];
-      remoteArgv = [join(remoteBinDir(env), 'smd-client'), ...clientArgs(null, config.followRemote)];
+      remoteArgv = [...remoteCommand('smd-client', config, env), ...clientArgs(null, config.followRemote)];
     }
 
     // Traffic logs are named by protocol direction: client-to-server and server-to-client.

@@ -24,7 +24,7 @@ import { percentEncodeUnsafe } from '@smd/shell';
 import { dbFileName } from '@smd/snapshot';
 import type { EndpointConfig, SmdHome } from '@smd/endpoint';
 import { classifyRemoteExit, startRemote, type RemoteProcess, type TransportFailure, type TransportSpec } from '@smd/transport';
-import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
+import { OWN_BIN, remoteCommand, transportFor } from './remote.js';
 import { buildReport } from './report.js';
 import { eachLine } from './plumbing.js';
 import { followArgs, linkLocalFolders, localFollowDirs, resetWorkarea } from './workarea.js';
@@ -91,7 +91,7 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
     const mailboxes = config.mailboxRemote;
     const spec = transportFor(config, home, env);
     via = spec.kind;
-    const remoteServer = join(remoteBinDir(env), 'smd-server');
+    const remoteServer = remoteCommand('smd-server', config, env);
     const remoteDb = '~/.smd/rename-db';
 
     // 1. the local mailbox, under remote names, hashed into ~/.smd/rename-db
@@ -103,12 +103,12 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
 
     // 2. uploaded to the server
     say(`Uploading the list of local messages to ${config.serverName}...`);
-    const uploaded = await upload(spec, [remoteServer, '--dump-stdin', remoteDb, config.clientName, ...mailboxes], home.renameDb, logs);
+    const uploaded = await upload(spec, [...remoteServer, '--dump-stdin', remoteDb, config.clientName, ...mailboxes], home.renameDb, logs);
     if (uploaded !== true) { failed = true; transport = uploaded === false ? null : uploaded; return finish(); }
 
     // 3. the server diffs its mailbox against it, the client turns renames into mv lines
     say(`Comparing with the messages on ${config.serverName}...`);
-    const serverArgv = [remoteServer, ...excludeArgs(config.excludeRemote), ...followArgs(config.followRemote), ...v, '--no-move', '--stop-after-diff',
+    const serverArgv = [...remoteServer, ...excludeArgs(config.excludeRemote), ...followArgs(config.followRemote), ...v, '--no-move', '--stop-after-diff',
       '--override-db', remoteDb, config.clientName, ...mailboxes];
     const clientArgv = [join(OWN_BIN, 'smd-client'), '--listen-first', ...v, ...followArgs(localFollowDirs(home, config, false)), ...config.smdClientOpts, '--rename-only',
       '--override-db', home.renameDb, '-t', config.translatorRL.command, config.clientName, ...mailboxes];
