@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import {
   SmdHome, parseEndpointConfig, loadEndpointConfig, ConfigError, ConfigMissingError, parseShellAssignments,
-  configTemplate, loopTemplate, writeTemplate, Lock, LockBusyError, SYNC_LOCK_PROGRAMS, runHooks, listHooks,
+  configTemplate, loopTemplate, writeTemplate, Lock, LockBusyError, SYNC_LOCK_PROGRAMS, runHooks, runHookDir, describeHookFailure, listHooks,
   createTranslator, ProcessTranslator, IdentityTranslator, TranslatorError, translateName, TranslateError,
   parseLoopConfig,
 } from '@smd/endpoint';
@@ -288,6 +288,20 @@ t.test('hooks', async (t) => {
   t.equal(f.ran.length, 1, 'stops at the first failure');
   t.notMatch(readFileSync(rec, 'utf8'), /never/);
   t.same((await runHooks(home, 'pre', 'pull', 'ep', 0, log)).ran, [], 'empty dir');
+
+  // smd-loop's needs-human hooks: output line by line, every hook run, each one bounded.
+  const nh = home.needsHumanHookDir;
+  writeFileSync(join(nh, '10-fails'), '#!/bin/sh\necho "one $1"\necho "two $2" >&2\nexit 2\n', { mode: 0o755 });
+  writeFileSync(join(nh, '20-background'), '#!/bin/sh\nsleep 30 &\necho "three $3"\n', { mode: 0o755 });
+  writeFileSync(join(nh, '30-hangs'), '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
+  const got: string[] = [];
+  const started = Date.now();
+  const all = await runHookDir(nh, ['ep', 'error::x', 'msg'], { output: (l) => got.push(l), env: process.env, cwd: h, keepGoing: true, timeoutMs: 1500 });
+  t.ok(Date.now() - started < 20_000, 'neither a background child holding the output nor a hung hook blocks');
+  t.same(all.ran.map((p) => p.slice(nh.length + 1)), ['10-fails', '20-background', '30-hangs'], 'keeps going after a failure');
+  t.same(got.sort(), ['one ep', 'three msg', 'two error::x']);
+  t.same(all.failures.map((f) => [f.hook.slice(nh.length + 1), f.code, f.signal]), [['10-fails', 2, null], ['30-hangs', null, 'SIGKILL']]);
+  t.match(describeHookFailure(all.failures[1]), /30-hangs: still running after 2 s: killed/);
 });
 
 t.test('translators', async (t) => {
