@@ -29,18 +29,23 @@ t.test('SIGUSR1 and --now sync at once (never the inspector); one instance per u
   t.match(loopLog(h), /^a line of an earlier run\n/, 'loop.log is appended to');
 
   const m = deliver(h.remote, 'Mail');
+  const signalled = Date.now();
   loop.child.kill('SIGUSR1');
   t.ok(await until(() => existsSync(join(h.local, m))), 'SIGUSR1 synced at once');
+  t.comment(`the message arrived ${((Date.now() - signalled) / 1000).toFixed(1)} s after SIGUSR1 (the next slot was 500 s away)`);
   t.ok(await until(() => count(loopLog(h), /succeeded$/) === 4), 'every endpoint');
   t.match(loopLog(h), /woken: syncing every endpoint now/);
   t.same(listeningSocketsOf(loop.pid), [], 'no inspector port was opened');
   t.notMatch(loop.output(), /Debugger listening/);
 
   const o = deliver(h.remote, 'Other');
+  const asked = Date.now();
   const now = await smd('smd-loop', ['--now', 'other'], h.env);
+  const answered = Date.now();
   t.equal(now.status, 0, now.stderr);
   t.match(now.stdout, new RegExp(`smd-loop \\(pid ${loop.pid}\\) syncs other now`));
   t.ok(await until(() => existsSync(join(h.local, o))), '--now other synced at once');
+  t.comment(`--now answered after ${((answered - asked) / 1000).toFixed(1)} s, the message arrived after ${((Date.now() - asked) / 1000).toFixed(1)} s`);
   t.ok(await until(() => count(loopLog(h), /smd-pull -s other succeeded$/) === 3), 'the pull of other ran');
   const woken = loopLog(h).split(/woken: syncing other now\n/)[1] ?? '';
   t.notMatch(woken, /running smd-pull -s default/, 'only that endpoint (default comes first in the file)');

@@ -24,6 +24,8 @@
  * Memory stays flat: the state kept is the schedule (a few numbers per job), every child's
  * pipes are closed when it ends, the log is opened and closed per line.
  */
+// First: the SIGUSR1 listener (see there), before the other modules load.
+import { onWakeSignal } from '../loop/wake-signal.js';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import {
   SmdHome, Lock, LockBusyError, LOOP_LOCK_PROGRAMS, loopTemplate, writeTemplate, parseLoopConfig, LoopConfigError,
@@ -34,13 +36,6 @@ import { VERSION } from '../launch.js';
 import { RunningJob } from '../loop/job.js';
 import { requestWake, takeRequests } from '../loop/wake.js';
 import { tellHuman } from '../loop/notify.js';
-
-// Node 20 starts its inspector (127.0.0.1:9229) on SIGUSR1 unless a JS listener exists
-// (it has no --disable-sigusr1), so the listener is installed as this module loads. It is
-// never removed: without a listener SIGUSR1 would then kill the process.
-let onWakeSignal: (() => void) | null = null;
-let wokenEarly = false;
-process.on('SIGUSR1', () => { if (onWakeSignal !== null) onWakeSignal(); else wokenEarly = true; });
 
 const USAGE = `Usage: smd-loop [-v] [-t]
        smd-loop --now [ENDPOINT]
@@ -175,11 +170,11 @@ async function runLoop(home: SmdHome, entries: LoopEntry[], minute: number, verb
   const alarm = new Alarm();
   const requests: (string | null)[] = [];
   takeRequests(home.loopRequests); // left by a --now while no loop ran: the start syncs anyway
-  onWakeSignal = () => {
+  const wokenEarly = onWakeSignal(() => {
     const r = takeRequests(home.loopRequests);
     requests.push(...(r.length > 0 ? r : [null]));
     alarm.ring();
-  };
+  });
   if (wokenEarly) requests.push(null);
 
   let stopping: NodeJS.Signals | null = null;
@@ -267,7 +262,7 @@ async function runLoop(home: SmdHome, entries: LoopEntry[], minute: number, verb
     log(`smd-loop stopped (${stopping ?? 'signal'})`);
     return 0;
   } finally {
-    onWakeSignal = null;
+    onWakeSignal(null);
     for (const s of stopSignals) process.removeListener(s, onStop);
     process.removeListener('exit', release);
     lock.release();
