@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import {
   SmdHome, parseEndpointConfig, loadEndpointConfig, ConfigError, ConfigMissingError, parseShellAssignments,
-  configTemplate, loopTemplate, writeTemplate, Lock, LockBusyError, SYNC_LOCK_PROGRAMS, runHooks, listHooks,
+  configTemplate, loopTemplate, writeTemplate, Lock, LockBusyError, SYNC_LOCK_PROGRAMS, runHooks, runHookDir, describeHookFailure, listHooks,
   createTranslator, ProcessTranslator, IdentityTranslator, TranslatorError, translateName, TranslateError,
-  parseLoopConfig, LoopConfigError, jobsForPass, planPass, isTransientFailure, decideFailure,
+  parseLoopConfig,
 } from '@smd/endpoint';
 
 function throwsWith(t: TapTest, fn: () => unknown, pred: (e: unknown) => boolean, msg?: string): void {
@@ -186,7 +186,7 @@ t.test('SmdHome layout, templates, old config rename', async (t) => {
   t.equal(r.renamedOldConfig, true);
   t.equal(statSync(home.dir).mode & 0o777, 0o700);
   t.ok(existsSync(home.config('default')) && !existsSync(home.oldConfig));
-  for (const d of [home.logDir, home.fifoDir, home.workarea, home.hookDir('pre', 'pull'), home.hookDir('post', 'push')]) t.ok(statSync(d).isDirectory(), d);
+  for (const d of [home.logDir, home.fifoDir, home.workarea, home.hookDir('pre', 'pull'), home.hookDir('post', 'push'), home.needsHumanHookDir]) t.ok(statSync(d).isDirectory(), d);
   t.match(readFileSync(home.hooksReadme, 'utf8'), /HOOK pre\|post/);
   t.equal(home.clientLog('x'), join(h, '.smd/log/client.x.log'));
   t.equal(home.serverLog('x'), join(h, '.smd/log/server.x.log'));
@@ -296,6 +296,20 @@ t.test('hooks', async (t) => {
   t.equal(f.ran.length, 1, 'stops at the first failure');
   t.notMatch(readFileSync(rec, 'utf8'), /never/);
   t.same((await runHooks(home, 'pre', 'pull', 'ep', 0, log)).ran, [], 'empty dir');
+
+  // smd-loop's needs-human hooks: output line by line, every hook run, each one bounded.
+  const nh = home.needsHumanHookDir;
+  writeFileSync(join(nh, '10-fails'), '#!/bin/sh\necho "one $1"\necho "two $2" >&2\nexit 2\n', { mode: 0o755 });
+  writeFileSync(join(nh, '20-background'), '#!/bin/sh\nsleep 30 &\necho "three $3"\n', { mode: 0o755 });
+  writeFileSync(join(nh, '30-hangs'), '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
+  const got: string[] = [];
+  const started = Date.now();
+  const all = await runHookDir(nh, ['ep', 'error::x', 'msg'], { output: (l) => got.push(l), env: process.env, cwd: h, keepGoing: true, timeoutMs: 1500 });
+  t.ok(Date.now() - started < 20_000, 'neither a background child holding the output nor a hung hook blocks');
+  t.same(all.ran.map((p) => p.slice(nh.length + 1)), ['10-fails', '20-background', '30-hangs'], 'keeps going after a failure');
+  t.same(got.sort(), ['one ep', 'three msg', 'two error::x']);
+  t.same(all.failures.map((f) => [f.hook.slice(nh.length + 1), f.code, f.signal]), [['10-fails', 2, null], ['30-hangs', null, 'SIGKILL']]);
+  t.match(describeHookFailure(all.failures[1]), /30-hangs: still running after 2 s: killed/);
 });
 
 t.test('translators', async (t) => {
@@ -352,36 +366,3 @@ t.test('translators', async (t) => {
   t.throws(() => translateName('nodots', 'LR', 'Mail/a.b/cur', L, R), TranslateError, 'not reversible');
 });
 
-t.test('loop file, schedule, retry policy', async (t) => {
-  const cfg = parseLoopConfig('# comment\n  # indented comment\n\n1 2 a\n0 3 b\n', 'loop');
-  t.same(cfg, [{ pull: 1, push: 2, endpoint: 'a', line: 4 }, { pull: 0, push: 3, endpoint: 'b', line: 5 }]);
-  throwsWith(t, () => parseLoopConfig('1 2\n', 'loop'), (e: unknown) => e instanceof LoopConfigError && e.line === 1);
-  throwsWith(t, () => parseLoopConfig('# x\n1 x a\n', 'loop'), (e: unknown) => e instanceof LoopConfigError && e.line === 2);
-  t.throws(() => parseLoopConfig('0 0 a\n0 0 b\n', 'loop'), { message: /nothing to do/ });
-  t.throws(() => parseLoopConfig('# only comments\n', 'loop'), { message: /nothing to do/ });
-
-  const keys = (tt: number) => jobsForPass(cfg, tt).map((j) => j.key);
-  t.same(keys(1), ['smd-pull -s a']);
-  t.same(keys(2), ['smd-pull -s a', 'smd-push -s a']);
-  t.same(keys(3), ['smd-pull -s a', 'smd-push -s b']);
-  t.same(keys(6), ['smd-pull -s a', 'smd-push -s a', 'smd-push -s b'], 'pull before push, file order');
-  t.same(jobsForPass(cfg, 2)[1].args, ['-s', 'a']);
-  t.equal(jobsForPass(cfg, 2)[1].program, 'smd-push');
-
-  const late = parseLoopConfig('3 10 default\n', 'loop');
-  t.same(planPass(late, 1, false), { jobs: [], sleepAfter: false }, 'no sleep before the first job');
-  t.same(planPass(late, 2, false), { jobs: [], sleepAfter: false });
-  t.equal(planPass(late, 3, false).sleepAfter, true);
-  t.same(planPass(late, 4, true), { jobs: [], sleepAfter: true }, 'then one minute per pass');
-
-  const transient = 'x\ndefault: smd-client@localhost: TAGS: error::context(receive) probable-cause(network) human-intervention(avoidable) suggested-actions(retry)\n';
-  const permanent = 'TAGS: error::context(handshake) probable-cause(db-mismatch) human-intervention(necessary) suggested-actions(run(rm x))\n';
-  t.equal(isTransientFailure(transient), true);
-  t.equal(isTransientFailure(permanent), false);
-  t.equal(isTransientFailure('human-intervention(avoidable)\nsuggested-actions(retry)\n'), false, 'both in one TAGS line');
-  const job = { key: 'smd-pull -s default' };
-  t.equal(decideFailure(job, transient, new Set()), 'retry');
-  t.equal(decideFailure(job, transient, new Set(['smd-pull -s default'])), 'fail', 'only one more chance');
-  t.equal(decideFailure(job, transient, new Set(['smd-push -s default'])), 'retry', 'per command');
-  t.equal(decideFailure(job, permanent, new Set()), 'fail');
-});

@@ -35,6 +35,8 @@ export class SmdHome {
   get lock(): string { return join(this.dir, 'lock'); }
   get loop(): string { return join(this.dir, 'loop'); }
   get loopLock(): string { return join(this.dir, 'loop.lock'); }
+  /** Requests of `smd-loop --now` to the running smd-loop, one file each. */
+  get loopRequests(): string { return join(this.dir, 'loop.now'); }
   get logDir(): string { return join(this.dir, 'log'); }
   clientLog(endpoint: string): string { return join(this.logDir, `client.${endpoint}.log`); }
   serverLog(endpoint: string): string { return join(this.logDir, `server.${endpoint}.log`); }
@@ -45,6 +47,8 @@ export class SmdHome {
   get hooksDir(): string { return join(this.dir, 'hooks'); }
   get hooksReadme(): string { return join(this.hooksDir, 'README'); }
   hookDir(when: HookWhen, what: HookWhat): string { return join(this.hooksDir, `${when}-${what}.d`); }
+  /** Hooks smd-loop runs when an endpoint needs a human: `HOOK ENDPOINT TAGS MESSAGE`. */
+  get needsHumanHookDir(): string { return join(this.hooksDir, 'needs-human.d'); }
   get workarea(): string { return join(this.dir, 'workarea'); }
   /** Scratch db of smd-uniform-names. */
   get renameDb(): string { return join(this.dir, 'rename-db'); }
@@ -63,6 +67,7 @@ export class SmdHome {
     for (const when of ['pre', 'post'] as const) for (const what of ['pull', 'push'] as const) {
       mkdirSync(this.hookDir(when, what), { recursive: true, mode: 0o700 });
     }
+    mkdirSync(this.needsHumanHookDir, { recursive: true, mode: 0o700 });
     if (!existsSync(this.hooksReadme)) {
       try { writeFileSync(this.hooksReadme, hooksReadme(), { flag: 'wx', mode: 0o600 }); } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;

@@ -6,13 +6,15 @@ export {
 } from './config.js';
 export { parseShellAssignments, shellVariables, substituteCommand, type ShellAssignment } from './shell.js';
 export { configTemplate, loopTemplate, hooksReadme, writeTemplate } from './templates.js';
-export { Lock, LockBusyError, SYNC_LOCK_PROGRAMS, LOOP_LOCK_PROGRAMS, type AcquireOptions, isAlive, processArgs, isProgramRunning, runningProgram } from './lock.js';
-export { runHooks, listHooks, describeHookFailure, type HookRun, type HookFailure } from './hooks.js';
+export { Lock, LockBusyError, SYNC_LOCK_PROGRAMS, LOOP_LOCK_PROGRAMS, type AcquireOptions, isAlive, processArgs, isProgramRunning, runningProgram, readPid } from './lock.js';
+export { runHooks, runHookDir, listHooks, describeHookFailure, type HookRun, type HookFailure, type HookDirOptions } from './hooks.js';
 export {
   type Translator, IdentityTranslator, ProcessTranslator, type ProcessTranslatorOptions, TranslatorError, createTranslator, unsafeTranslation,
   translateName, TranslateError, TRANSLATE_MODES, type TranslateMode, type TranslateDirection,
 } from './translator.js';
+export { parseLoopConfig, LoopConfigError, type LoopEntry, type LoopJob, type LoopJobKind, loopJob } from './loop.js';
+export { type JobOutcome, type Problem, classifyJob, problemOf, sameProblem, isTransientFailure, isLockBusy } from './loop-outcome.js';
 export {
-  parseLoopConfig, LoopConfigError, type LoopEntry, type LoopJob, type LoopJobKind, jobsForPass, planPass, type PassPlan,
-  isTransientFailure, decideFailure, type FailureDecision,
-} from './loop.js';
+  type LoopSchedule, type ScheduledJob, type Paused, type LoopNote, BACKOFF_CAP_MINUTES, PROBE_MINUTES,
+  startSchedule, dueJob, nextWake, nextSlot, backoff, probeInterval, observeClock, requestNow, recordOutcome,
+} from './loop-schedule.js';

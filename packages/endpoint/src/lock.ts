@@ -159,7 +159,7 @@ export class Lock {
 }
 
 /** PID in a lock file: number, null if unreadable/garbage, undefined if the file is missing. */
-function readPid(path: string): number | null | undefined {
+export function readPid(path: string): number | null | undefined {
   let s: string;
   try {
     s = readFileSync(path, 'utf8');

@@ -1,4 +1,4 @@
-/** smd-loop's pure core: the `~/.smd/loop` file, the schedule and the retry policy (upstream 6.7). */
+/** smd-loop's configuration: the `~/.smd/loop` file (upstream 6.7) and the jobs it names. */
 
 export class LoopConfigError extends Error {
   override name = 'LoopConfigError';
@@ -24,7 +24,7 @@ export interface LoopJob {
   /** program and arguments: `smd-pull -s <endpoint>` / `smd-push -s <endpoint>` */
   program: 'smd-pull' | 'smd-push';
   args: string[];
-  /** identity of the job in the failure set */
+  /** the command line, for the log */
   key: string;
 }
 
@@ -50,51 +50,8 @@ export function parseLoopConfig(text: string, file: string): LoopEntry[] {
   return entries;
 }
 
-function job(kind: LoopJobKind, endpoint: string): LoopJob {
+/** The job running `smd-pull -s <endpoint>` / `smd-push -s <endpoint>`. */
+export function loopJob(kind: LoopJobKind, endpoint: string): LoopJob {
   const program = kind === 'pull' ? 'smd-pull' : 'smd-push';
   return { kind, endpoint, program, args: ['-s', endpoint], key: `${program} -s ${endpoint}` };
-}
-
-/** Jobs of pass `t` (t starts at 1): per line in file order, pull (when t mod pull == 0) then push. */
-export function jobsForPass(entries: readonly LoopEntry[], t: number): LoopJob[] {
-  const jobs: LoopJob[] = [];
-  for (const e of entries) {
-    if (e.pull > 0 && t % e.pull === 0) jobs.push(job('pull', e.endpoint));
-    if (e.push > 0 && t % e.push === 0) jobs.push(job('push', e.endpoint));
-  }
-  return jobs;
-}
-
-export interface PassPlan {
-  jobs: LoopJob[];
-  /** sleep one minute after this pass: once anything has run (this pass or before) */
-  sleepAfter: boolean;
-}
-
-/**
- * Upstream's schedule: passes before the first job ever runs are not slept, so the first
- * scheduled job starts immediately; afterwards every pass is followed by one minute.
- */
-export function planPass(entries: readonly LoopEntry[], t: number, ranBefore: boolean): PassPlan {
-  const jobs = jobsForPass(entries, t);
-  return { jobs, sleepAfter: ranBefore || jobs.length > 0 };
-}
-
-/** The output asks for a retry: a TAGS line with both `human-intervention(avoidable)` and `suggested-actions(retry)`. */
-export function isTransientFailure(output: string): boolean {
-  for (const line of output.split('\n')) {
-    if (line.includes('TAGS:') && line.includes('human-intervention(avoidable)') && /suggested-actions\([^\n]*\bretry\b/.test(line)) return true;
-  }
-  return false;
-}
-
-export type FailureDecision = 'retry' | 'fail';
-
-/**
- * A failed job gets one more chance (at its next slot) when its output asks for a retry
- * and it is not already in the failure set; otherwise it is reported. Pure: the caller
- * adds the key to its set on 'retry' and removes it on the next success.
- */
-export function decideFailure(job: Pick<LoopJob, 'key'>, output: string, failures: ReadonlySet<string>): FailureDecision {
-  return isTransientFailure(output) && !failures.has(job.key) ? 'retry' : 'fail';
 }

@@ -116,6 +116,19 @@ after the configuration is read and the lock taken, before the transfer; post
 hooks run before the final report.
 
 Hooks should not fail: a failing hook aborts smd-pull/smd-push.
+
+Every executable file in
+
+  needs-human.d/
+
+is run by smd-loop, once per problem, when a sync fails in a way that needs
+you (a conflict, a broken configuration, ...), as
+
+  HOOK ENDPOINT TAGS MESSAGE
+
+TAGS is the error TAGS line without "TAGS: " (empty when there is none) and
+MESSAGE the error lines. Use it to send a mail or a chat message. Its output
+goes to ~/.smd/log/loop.log; it is killed after 60 seconds.
 `;
 }
 

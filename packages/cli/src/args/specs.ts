@@ -105,13 +105,14 @@ export const SMD_CLIENT = defineCommand({
 
 export const SMD_LOOP = defineCommand({
   name: 'smd-loop',
-  synopsis: '[-v] [-t]',
+  synopsis: '[-v] [-t] | --now [ENDPOINT]',
   description: 'Runs smd-pull and smd-push periodically, as configured in ~/.smd/loop.',
   options: [
     { long: 'verbose', short: 'v', describe: 'also print the log on stdout' },
     { long: 'template-only', short: 't', describe: 'write the template of ~/.smd/loop if missing, then exit' },
+    { long: 'now', describe: 'make the running smd-loop sync ENDPOINT (default: every endpoint) now, as SIGUSR1 does, then exit' },
   ],
-  args: { min: 0, max: 0, name: 'no argument' },
+  args: { min: 0, max: 1, name: 'one ENDPOINT, with --now' },
   grammar: 'anywhere',
   usageExit: 1,
   errorsTo: 'stderr',
