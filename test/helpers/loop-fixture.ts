@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, tree, type TwoHomes } from './sync-fixture.js';
+import { BIN, messageCount, type TwoHomes } from './sync-fixture.js';
 
 /** Deadline of every wait: only a hang gets near it. */
 export const DEADLINE = 90_000;
@@ -52,7 +52,8 @@ export const loopLog = (h: TwoHomes): string => {
   try { return readFileSync(join(h.local, '.smd', 'log', 'loop.log'), 'utf8'); } catch { return ''; }
 };
 export const count = (text: string, re: RegExp): number => text.split('\n').filter((l) => re.test(l)).length;
-export const messages = (root: string): number => tree(root).size;
+/** Messages under `root`; 0 while the first pull has not created it. */
+export const messages = (root: string): number => messageCount(root);
 export const lines = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []);
 
 /**
