@@ -16,3 +16,9 @@ export {
   parseLoopConfig, LoopConfigError, type LoopEntry, type LoopJob, type LoopJobKind, jobsForPass, planPass, type PassPlan,
   isTransientFailure, decideFailure, type FailureDecision,
 } from './loop.js';
+export {
+  type RotationPolicy, RUN_LOG_ROTATION, LOOP_LOG_ROTATION, RotatingLog, rotateNow, rotateIfFull, rotatedName, runBanner,
+} from './logfile.js';
+export {
+  type JournalRecord, type SyncDirection, JOURNAL_ROTATION, JournalWriter, isJournalRecord, parseJournal, readJournal,
+} from './journal.js';

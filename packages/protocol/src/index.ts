@@ -14,3 +14,6 @@ export {
   createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchToBuffer, parseDbPatch,
 } from './patch.js';
 export { xdeltaUnavailable, createXdeltaPatch, applyXdeltaPatch } from './xdelta.js';
+export {
+  type JournalAction, type JournalEntry, JOURNAL_ACTIONS, JOURNAL_PREFIX, formatJournalLine, parseJournalLine, isJournalEntry,
+} from './journal.js';
