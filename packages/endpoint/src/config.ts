@@ -7,12 +7,12 @@ import type { SmdHome } from './home.js';
 
 export { ConfigError };
 
-/** Every variable upstream's config files may set, plus ours (SSH, TRANSPORT). */
+/** Every variable upstream's config files may set, plus ours (SSH, TRANSPORT, MASS_DELETE_THRESHOLD). */
 export const CONFIG_VARIABLES = [
   'SERVERNAME', 'CLIENTNAME', 'MAILBOX', 'MAILBOX_LOCAL', 'MAILBOX_REMOTE',
   'TRANSLATOR_RL', 'TRANSLATOR_LR', 'EXCLUDE', 'EXCLUDE_LOCAL', 'EXCLUDE_REMOTE',
   'SMDCLIENTOPTS', 'SMDSERVEROPTS', 'DEBUG', 'SSH', 'TRANSPORT', 'IDLE_TIMEOUT',
-  'FOLLOW_LOCAL', 'FOLLOW_REMOTE',
+  'FOLLOW_LOCAL', 'FOLLOW_REMOTE', 'MASS_DELETE_THRESHOLD',
 ] as const;
 export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
 
@@ -70,6 +70,8 @@ export interface EndpointConfig {
   localSync: boolean;
   /** SERVERNAME=localhost without `-l`: upstream warns and uses real ssh */
   localhostWithoutLocalSync: boolean;
+  /** MASS_DELETE_THRESHOLD: a percentage 0-100 or `off` (null: unset, the client's default) */
+  massDeleteThreshold: string | null;
 }
 
 export interface LoadOptions {
@@ -162,6 +164,10 @@ export function parseEndpointConfig(text: string, file: string, endpoint: string
 
   const transportRaw = get('TRANSPORT').trim();
   if (transportRaw !== '' && transportRaw !== 'ssh' && transportRaw !== 'ssh2') bad('TRANSPORT', `TRANSPORT must be "ssh" or "ssh2", not "${transportRaw}"`);
+  const massDelete = get('MASS_DELETE_THRESHOLD').trim();
+  if (massDelete !== '' && massDelete !== 'off' && !(/^\d{1,3}$/.test(massDelete) && Number(massDelete) <= 100)) {
+    bad('MASS_DELETE_THRESHOLD', `MASS_DELETE_THRESHOLD must be a percentage from 0 to 100, or "off", not "${massDelete}"`);
+  }
   const ssh = splitList(get('SSH'));
   const smdClientOpts = splitList(get('SMDCLIENTOPTS'));
   const serverName = get('SERVERNAME').trim();
@@ -195,6 +201,7 @@ export function parseEndpointConfig(text: string, file: string, endpoint: string
     transport: transportRaw === 'ssh2' ? 'ssh2' : 'ssh',
     localSync: localhost && hasL,
     localhostWithoutLocalSync: localhost && !hasL,
+    massDeleteThreshold: massDelete === '' ? null : massDelete,
   };
 }
 

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { decodeArgument, fromUtf8 } from '@smd/maildir';
 import { streamLog } from '@smd/protocol';
 import { dbFileName } from '@smd/snapshot';
-import { runClient } from '@smd/client';
+import { DEFAULT_BRAKE, parseBrakePercent, runClient } from '@smd/client';
 import { VERSION } from '../launch.js';
 import { idleTimeoutFromEnv } from '../idle-timeout.js';
 
@@ -28,6 +28,8 @@ Options:
                          smd-server (smd-pull passes it to its local client)
       --follow DIR       a folder symlink may lead into DIR (repeatable;
                          %20 = space; default: only into the mailboxes)
+      --allow-mass-delete          apply deletions the mass-deletion brake would hold
+      --mass-delete-threshold=P    hold deletions of more than P% of a folder (default 50; off)
   -h, --help             this help
       --version          print the version
 `;
@@ -41,13 +43,16 @@ interface Args {
   overrideDb: string | null;
   follow: string[];
   listenFirst: boolean;
+  allowMassDelete: boolean;
+  massDeletePercent: number | null;
   endpoint: string;
   mailboxes: string[];
 }
 
 /** Options are recognised only while more than two arguments remain (upstream's rule). */
 function parse(argv: string[]): Args | 'help' | 'version' | string {
-  const a: Args = { verbose: false, dryRun: false, localSync: false, translator: null, renameOnly: false, overrideDb: null, follow: [], listenFirst: false, endpoint: '', mailboxes: [] };
+  const a: Args = { verbose: false, dryRun: false, localSync: false, translator: null, renameOnly: false, overrideDb: null, follow: [], listenFirst: false,
+    allowMassDelete: false, massDeletePercent: DEFAULT_BRAKE.percent, endpoint: '', mailboxes: [] };
   let i = 0;
   if (argv.length === 1 && (argv[0] === '-h' || argv[0] === '--help')) return 'help';
   if (argv.length === 1 && argv[0] === '--version') return 'version';
@@ -59,6 +64,7 @@ function parse(argv: string[]): Args | 'help' | 'version' | string {
       case '-l': case '--local-sync': a.localSync = true; break;
       case '--rename-only': a.renameOnly = true; break;
       case '--listen-first': a.listenFirst = true; break;
+      case '--allow-mass-delete': a.allowMassDelete = true; break;
       case '-h': case '--help': return 'help';
       case '--version': return 'version';
       case '-t': case '--translator': case '--override-db': case '--follow': {
@@ -67,7 +73,15 @@ function parse(argv: string[]): Args | 'help' | 'version' | string {
         if (x === '--override-db') a.overrideDb = v; else if (x === '--follow') a.follow.push(v); else a.translator = v;
         break;
       }
-      default: return `unknown option ${x}`;
+      default: {
+        if (x.startsWith('--mass-delete-threshold=')) {
+          const p = parseBrakePercent(x.slice(x.indexOf('=') + 1));
+          if (p === 'invalid') return `${x}: a percentage 0-100 or "off" is needed`;
+          a.massDeletePercent = p;
+          break;
+        }
+        return `unknown option ${x}`;
+      }
     }
   }
   const rest = argv.slice(i);
@@ -87,6 +101,11 @@ export async function main(argv: string[]): Promise<number> {
   const idle = idleTimeoutFromEnv(process.env);
   if (typeof idle === 'string') { process.stderr.write(`smd-client: ${idle}\n`); return 2; }
   process.stdout.on('error', () => { /* EPIPE: the session reports the network error */ });
+  // Ctrl-C / kill: the session stops cleanly (ABORT to the server) instead of dying mid-way.
+  const interrupt = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => interrupt.abort(sig);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   return runClient({
     idleTimeoutMs: idle,
     input: process.stdin,
@@ -102,5 +121,7 @@ export async function main(argv: string[]): Promise<number> {
     translator: a.translator,
     renameOnly: a.renameOnly,
     home,
+    massDelete: { allow: a.allowMassDelete, percent: a.massDeletePercent },
+    signal: interrupt.signal,
   });
 }

@@ -131,7 +131,7 @@ function decodePercent(s: string): string {
 export function checkArguments(prog: Program, args: string[], home: string): void {
   const flags = prog === 'smd-server'
     ? ['-v', '--verbose', '-d', '--dry-run', '-n', '--no-delete', '--no-move', '--stop-after-diff', '-h', '--help', '--version']
-    : ['-v', '--verbose', '-d', '--dry-run', '-l', '--local-sync', '-h', '--help', '--version'];
+    : ['-v', '--verbose', '-d', '--dry-run', '-l', '--local-sync', '--allow-mass-delete', '-h', '--help', '--version'];
   const renameDb = home === '' ? null : join(home, '.smd', 'rename-db');
   const positional: string[] = [];
   for (let k = 0; k < args.length; k++) {
@@ -141,6 +141,8 @@ export function checkArguments(prog: Program, args: string[], home: string): voi
       continue;
     }
     if (flags.includes(a)) continue;
+    // The mass-deletion brake's limit (smd-push passes MASS_DELETE_THRESHOLD): a number or `off`, nothing else.
+    if (prog === 'smd-client' && /^--mass-delete-threshold=(\d{1,3}|off)$/.test(a)) continue;
     if (prog === 'smd-server' && a === '--exclude') {
       if (args[++k] === undefined) throw new RefusedError('--exclude needs a value');
       continue;
@@ -169,7 +171,7 @@ without a shell (no globbing, variables or substitutions; ; & | < > refused).
 Allowed:
   smd-server  -v -d -n --no-move --stop-after-diff --exclude GLOB,
               --override-db / --dump-stdin only with ~/.smd/rename-db
-  smd-client  -v -d -l
+  smd-client  -v -d -l --allow-mass-delete --mass-delete-threshold=N|off
   ENDPOINT and MAILBOX arguments that are relative and contain no ".."
 Refused: anything else, e.g. smd-client -t (runs a command), --rename-only,
 --dump-stdin to another file, --get-mddiff-cmdline, other programs.

@@ -8,6 +8,8 @@ export interface SyncOptions {
   templateOnly: boolean;
   dryRun: boolean;
   noDelete: boolean;
+  /** --allow-mass-delete: the mass-deletion brake lets this run's deletions through */
+  allowMassDelete: boolean;
 }
 
 export type ParsedSyncArgs = { kind: 'run'; options: SyncOptions } | { kind: 'exit'; code: number };
@@ -28,6 +30,7 @@ export async function parseSyncArgs(direction: 'pull' | 'push', argv: string[]):
     .option('template-only', { alias: 't', type: 'boolean', default: false, describe: 'only write the config template if it is missing' })
     .option('dry-run', { alias: 'd', type: 'boolean', default: false, describe: 'change nothing, report what would be done (implies -v)' })
     .option('no-delete', { alias: 'n', type: 'boolean', default: false, describe: 'do not propagate deletions (passes -n to smd-server)' })
+    .option('allow-mass-delete', { type: 'boolean', default: false, describe: 'apply deletions the mass-deletion brake would hold (this run only)' })
     .version(VERSION)
     .help('help').alias('help', 'h')
     .strictOptions()
@@ -49,6 +52,7 @@ export async function parseSyncArgs(direction: 'pull' | 'push', argv: string[]):
       templateOnly: a['template-only'] as boolean,
       dryRun,
       noDelete: a['no-delete'] as boolean,
+      allowMassDelete: a['allow-mass-delete'] as boolean,
     },
   };
 }

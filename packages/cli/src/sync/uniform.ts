@@ -21,7 +21,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { dbFileName } from '@smd/snapshot';
-import type { EndpointConfig, SmdHome } from '@smd/endpoint';
+import { type EndpointConfig, type SmdHome, runBanner } from '@smd/endpoint';
 import { startRemote, type RemoteProcess, type TransportSpec } from '@smd/transport';
 import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
 import { buildReport } from './report.js';
@@ -98,7 +98,7 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
   }
   removeRenameDb(home);
 
-  const logs = new RunLogs(home.clientLog(ep), home.serverLog(ep), true);
+  const logs = new RunLogs(home.clientLog(ep), home.serverLog(ep), runBanner('smd-uniform-names', ep));
   let failed = false;
   try {
     const verbose = o.verbose || config.debug;
