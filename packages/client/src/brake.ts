@@ -70,15 +70,15 @@ export function judgeDeletions(
     for (const [folder, n] of totals) if (rootOf(folder, [r]) !== null) had += n;
     for (const f of folders) if (rootOf(f.folder, [r]) !== null) gone += f.deletes;
     if (had > 0 && gone >= had) {
-      reasons.push(`every message of the mailbox ${show(r)} (${had}) would be deleted: is its disk mounted, its path right?`);
+      reasons.push(`every message of the mailbox ${show(r)} (${had}): is its disk mounted, its path right?`);
     }
   }
   const p = limits.percent;
   if (p !== null) {
     const over = (n: number, of: number): boolean => of >= limits.minMessages && n * 100 > p * of;
-    if (over(deleting, total)) reasons.push(`${deleting} of the ${total} messages of the mailbox (${pct(deleting, total)}) would be deleted, more than ${p}%`);
+    if (over(deleting, total)) reasons.push(`${deleting} of the ${total} messages of the mailbox (${pct(deleting, total)}, more than ${p}%)`);
     for (const f of folders) {
-      if (over(f.deletes, f.total)) reasons.push(`${f.deletes} of the ${f.total} messages of ${show(f.folder)} (${pct(f.deletes, f.total)}) would be deleted, more than ${p}%`);
+      if (over(f.deletes, f.total)) reasons.push(`${f.deletes} of the ${f.total} messages of ${show(f.folder)} (${pct(f.deletes, f.total)}, more than ${p}%)`);
     }
   }
   return { held: reasons.length > 0, reasons, folders, deletes: deleting, total };
@@ -95,7 +95,7 @@ const SHOWN_NAMES = 3;
  */
 export function brakeRefusal(v: BrakeVerdict, examples: ReadonlyMap<ByteString, readonly ByteString[]>, show: (n: ByteString) => string): { message: string; tags: ErrorTags } {
   const lines = [
-    `Mass deletion held: ${v.deletes} message(s) would be deleted here, and ${v.reasons.join('; ')}.`,
+    `Mass deletion held: this run would delete ${v.reasons.join('; ')}.`,
     'Nothing was deleted (the other changes were applied). What would have been deleted:',
   ];
   for (const f of v.folders.slice(0, SHOWN_FOLDERS)) {

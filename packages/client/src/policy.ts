@@ -123,7 +123,7 @@ export function decide(c: DiffCommand, local: (name: ByteString) => LocalState, 
       if (!present(n)) {
         const touched = siblings(c.name).find((x) => present(x.state));
         return touched !== undefined
-          ? { kind: 'kept', name: touched.name, note: `deleted on the other side, but its flags were changed here (${ctx.show(touched.name)}): kept, the other side gets it back at its next sync` }
+          ? { kind: 'kept', name: touched.name, note: 'deleted on the other side, but its flags were changed here: kept, the other side gets it back at its next sync' }
           : { kind: 'ok', reason: 'already deleted' };
       }
       if (is(n, c.header, c.body)) return { kind: 'unlink', name: c.name, header: c.header, body: c.body };

@@ -47,7 +47,7 @@ export function describeCounts(c: ActionCounts): string {
   if (c.moved > 0) parts.push(`${c.moved} moved`);
   if (c.copied > 0) parts.push(`${c.copied} copied`);
   if (c.header + c.replaced > 0) parts.push(`${c.header + c.replaced} replaced`);
-  if (c.kept > 0) parts.push(`${c.kept} kept (deleted on one side, changed on the other)`);
+  if (c.kept > 0) parts.push(`${c.kept} kept (deleted there, but changed here)`);
   if (c.held > 0) parts.push(`${c.held} deletion${c.held === 1 ? '' : 's'} held by the mass-deletion brake`);
   return parts.join(', ');
 }
