@@ -209,6 +209,8 @@ class ClientSession {
       if (++n % every === 0) this.log.progress(`${n} commands applied`);
     }
     if (held.length > 0) await this.releaseDeletions(held);
+    // Every fetch is requested now: the transfer line carries the total before the phase changes.
+    this.executor.progress(true);
     this.log.progress('Phase 2: synchronization');
     await this.pipeline.allDone();
     this.pipeline.stop();

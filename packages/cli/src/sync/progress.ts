@@ -46,24 +46,25 @@ function clock(secs: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
 
-/** The status line (without width limit). */
+/** The status line (without width limit); the least useful parts last, as a narrow terminal cuts the end. */
 export function statusLine(who: string, st: ProgressState, rate: { bytes: number; messages: number } | null): string {
-  const r = rate !== null ? `, ${mib(rate.bytes)}/s` : '';
+  const at = rate !== null ? ` at ${mib(rate.bytes)}/s` : '';
   if (st.phase === 'scanning') {
     return st.done === 0 && st.requested === 0
       ? `${who}: scanning…`
-      : `${who}: scanning… ${st.done} messages received, ${mib(st.bytes)}${r}`;
+      : `${who}: scanning… ${st.done} messages received, ${mib(st.bytes)}${at}`;
   }
-  if (st.phase === 'finishing' || st.requested === 0) return `${who}: ${st.done}/${st.requested} messages, ${mib(st.bytes)}, finishing…`;
+  if (st.requested === 0) return `${who}: nothing to fetch, finishing…`;
+  if (st.phase === 'finishing') return `${who}: ${st.done}/${st.requested} messages, ${mib(st.bytes)}, finishing…`;
   const pct = Math.floor((100 * st.done) / st.requested);
   let eta = '';
   if (rate !== null) eta = rate.messages > 0 ? `, ETA ${clock((st.requested - st.done) / rate.messages)}` : ', stalled';
-  return `${who}: ${st.done}/${st.requested} messages (${pct}%), ${mib(st.bytes)}${r}${eta}`;
+  return `${who}: ${st.done}/${st.requested} messages (${pct}%)${eta}, ${mib(st.bytes)}${at}`;
 }
 
 /** Cut to fit `columns` (one column left free: writing the last one wraps on some terminals). */
 export function fit(line: string, columns: number | undefined): string {
-  const max = Math.max(10, (columns ?? 80) - 1);
+  const max = Math.max(10, (columns !== undefined && columns > 0 ? columns : 80) - 1);
   return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
 }
 
