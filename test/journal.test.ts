@@ -327,7 +327,7 @@ t.test('pure pieces', async (t) => {
       { time: '', action: 'moved', path: 'Mail/.W/cur/d', folder: 'Mail/.W' },
     ]);
     t.equal(describeCounts(c.total), '1 new, 0 deleted, 2 flag changes, 1 moved');
-    t.equal(summaryLine('pull', 'default', 'done', { newMails: 1, delMails: 0, bytesReceived: 1258291, patchBytes: 9 }, 2, c.total),
+    t.equal(summaryLine('pull', 'default', 'done', { newMails: 1, delMails: 0, bytesReceived: 1258291, patchBytes: 9, skipped: 0 }, 2, c.total),
       'smd-pull default: done in 2.0 s: 1 new, 0 deleted, 2 flag changes, 1 moved, 1.2 MiB received');
     t.equal(summaryLine('push', 'x', 'interrupted', null, 1, null), 'smd-push x: INTERRUPTED after 1.0 s; nothing was changed; the next run goes on from there');
     t.same(dryRunLines('w', c).slice(1), ['  Mail     1 new, 0 deleted, 1 flag change', '  Mail/.W  0 new, 0 deleted, 1 flag change, 1 moved']);
