@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { runHooks, describeHookFailure, runBanner, JournalWriter, type EndpointConfig, type SmdHome } from '@smd/endpoint';
+import { runHooks, describeHookFailure, runBanner, rotateNow, JournalWriter, type EndpointConfig, type SmdHome } from '@smd/endpoint';
 import { parseJournalLine } from '@smd/protocol';
 import { OWN_BIN, remoteBinDir, transportFor } from './remote.js';
 import { parseSyncArgs, type SyncOptions } from './options.js';
@@ -111,6 +111,8 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     // Traffic logs are named by protocol direction: client-to-server and server-to-client.
     const c2s = config.debug ? home.c2sLog(ep) : null;
     const s2c = config.debug ? home.s2cLog(ep) : null;
+    // Each run writes them anew (they hold whole mails); the previous run's stay as .1.
+    for (const f of [c2s, s2c]) if (f !== null) rotateNow(f, 1);
     // The local program's idle timeout comes from the config (the remote one keeps its default).
     const childEnv = config.idleTimeout !== null ? { ...env, SMD_IDLE_TIMEOUT: String(config.idleTimeout) } : env;
     // What the client applied, line by line: into the journal (a dry run only counts).
