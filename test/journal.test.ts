@@ -14,10 +14,10 @@ import { formatJournalLine, parseJournalLine, streamLog, type JournalEntry } fro
 import { RotatingLog, SmdHome, JournalWriter, readJournal, parseEndpointConfig } from '@smd/endpoint';
 import { BIN, deliver, remoteConfig, smd, treeObject, twoHomes, writeConfig } from './helpers/sync-fixture.js';
 import { tempDir } from './helpers/maildir-fixture.js';
-import { currentRate, fit, statusLine } from '../packages/cli/src/sync/progress.js';
-import { countEntries, describeCounts, dryRunLines } from '../packages/cli/src/sync/summary.js';
-import { summaryLine } from '../packages/cli/src/sync/report.js';
-import { parseSince } from '../packages/cli/src/sync/journal-view.js';
+import { currentRate, fit, statusLine } from '@smd/cli/sync/progress';
+import { countEntries, describeCounts, dryRunLines } from '@smd/cli/sync/summary';
+import { summaryLine } from '@smd/cli/sync/report';
+import { parseSince } from '@smd/cli/sync/journal-view';
 
 /** Renames a delivered message (path relative to home) to new flags; returns the new relative path. */
 function setFlags(home: string, rel: string, flags: string): string {
