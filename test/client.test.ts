@@ -227,7 +227,11 @@ t.test('dry run: no change at all, no GET, no GETHEADER', async (t) => {
   t.equal(r.status, 0, r.stderr);
   t.same(r.requests, ['COMMIT', 'DONE'], 'only COMMIT and DONE');
   t.same(tree(h), before, 'no file created, renamed or deleted (not even ~/.smd)');
-  t.match(r.stderr, /TAGS: stats::mail-transferred\(Mail\/new\/n1 , Mail\/.X\/cur\/n2\)/);
+  t.match(r.stderr, /TAGS: stats::mail-transferred\(2 messages\)/, 'a count, not the names');
+  const journal = r.stderr.split('\n').filter((l) => l.startsWith('JOURNAL: ')).map((l) => JSON.parse(l.slice(9)) as { action: string; path: string; dryRun?: boolean });
+  t.same(journal.map((e) => [e.action, e.path, e.dryRun]).sort(), [
+    ['deleted', 'Mail/cur/d', true], ['moved', 'Mail/cur/m2', true], ['header', 'Mail/cur/a', true],
+    ['new', 'Mail/.X/cur/n2', true], ['new', 'Mail/new/n1', true]].sort(), 'what would be done, one JOURNAL line each');
   t.match(r.stderr, /INFO: MOVE Mail\/cur\/m → Mail\/cur\/m2: rename/);
   t.match(r.stderr, /del-mails\(1\)/);
 });

@@ -220,6 +220,7 @@ function captureLog(): SessionLog & { text: string[] } {
     warn: (m) => text.push(`WARNING: ${m}`),
     progress: () => undefined,
     tags: (l) => text.push(l),
+    journal: () => undefined,
   };
 }
 

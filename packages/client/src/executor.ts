@@ -9,7 +9,9 @@ import { type ByteString, describeFsError, fsErrorCause, fsPath, isFsError, sha1
 import { type SessionLog, ProtocolError, TaggedError, type WireReader, MAX_CHUNK } from '@smd/protocol';
 import type { DiffCommand } from '@smd/snapshot';
 import { type Decision, namesOf } from './policy.js';
-import { dirOf } from './names.js';
+import { baseOf, dirOf, folderOf } from './names.js';
+import { splitMessageName } from './flags.js';
+import { type ClientJournal, HEAD_BYTES, readHead } from './journal.js';
 import { DirtyDirs, TempFile, copyRange, exists, hashWithSplit, observe, placeNoClobber, placeOver } from './files.js';
 import { Semaphore } from './queue.js';
 import type { RequestPipeline } from './pipeline.js';
@@ -75,7 +77,13 @@ export class Executor {
     private readonly local: LocalMailbox,
     private readonly stats: RunStats,
     readonly dirty: DirtyDirs,
+    private readonly journal: ClientJournal,
   ) {}
+
+  /** Where a remote name is (or would be) here, for the journal: its folder need not exist (dry run). */
+  private async shown(name: ByteString): Promise<ByteString> {
+    return `${await this.local.dir(dirOf(name))}/${baseOf(name)}`;
+  }
 
   async execute(c: DiffCommand, d: Decision): Promise<void> {
     const dry = this.o.dryRun;
@@ -87,14 +95,30 @@ export class Executor {
       case 'conflict':
       case 'failure':
         throw new TaggedError(d.message, d.tags, 3);
-      case 'fetch':
-        if (dry) { what(`would fetch ${toUtf8(d.name)}`); this.stats.transferred.push(d.name); return; }
+      case 'fetch': {
+        const action = d.replace !== null ? 'replaced' : c.op === 'COPY' || c.op === 'COPYBODY' ? 'copied' : 'new';
+        const previous = c.op === 'COPY' || c.op === 'COPYBODY' ? await this.shown(c.from) : undefined;
+        if (dry) {
+          what(`would fetch ${toUtf8(d.name)}`);
+          this.stats.transferred.push(d.name);
+          this.journal.record(action, await this.shown(d.name), { previous, note: d.note });
+          return;
+        }
         what(`fetch ${toUtf8(d.name)}`);
-        return this.fetch(c, d.name, d.header, d.body, d.replace);
+        return this.fetch(c, d.name, d.header, d.body, d.replace, (head, size) =>
+          this.journal.record(action, this.local.known(d.name), { previous, note: d.note, head, size }));
+      }
       case 'unlink': {
         what(`delete ${toUtf8(d.name)}`);
-        if (dry) { this.stats.delMails++; return; }
         const p = await this.local.path(d.name);
+        // MOVE with both names here: the source is the stale copy of a message already at the target.
+        const moved = c.op === 'MOVE' ? { to: await this.shown(c.to) } : null;
+        if (dry) {
+          this.stats.delMails++;
+          if (moved !== null) this.journal.record('moved', moved.to, { previous: p }); else this.journal.record('deleted', p);
+          return;
+        }
+        const before = readHead(p);
         try {
           unlinkSync(fsPath(p));
         } catch (e) {
@@ -103,28 +127,28 @@ export class Executor {
         }
         this.stats.delMails++;
         this.dirty.add(dirOf(p));
+        if (moved !== null) this.journal.record('moved', moved.to, { previous: p });
+        else this.journal.record('deleted', p, before !== null ? { head: before.head, size: before.size } : {});
         return;
       }
-      case 'rename': {
+      case 'rename':
         what(`rename ${toUtf8(d.from)} → ${toUtf8(d.to)}`);
-        if (dry) return;
-        await this.local.ensureFolder(d.to);
-        const s = await this.local.path(d.from);
-        const t = await this.local.path(d.to);
-        if (exists(t)) throw new LocalRace(`${toUtf8(t)} appeared while ${toUtf8(s)} was being moved there`);
-        try {
-          renameSync(fsPath(s), fsPath(t));
-        } catch (e) {
-          if (gone(e) && !exists(s)) throw new LocalRace(`${toUtf8(s)} vanished before it could be moved`);
-          throw fsFailure('move-message', `Failed to move ${toUtf8(s)} to ${toUtf8(t)}`, dirOf(t), e, 3);
-        }
-        this.dirty.add(dirOf(s));
-        this.dirty.add(dirOf(t));
-        return;
+        return this.rename(d.from, d.to, this.flagChange(d.from, d.to));
+      case 'merge-flags': {
+        const flagsOf = (n: ByteString): string => splitMessageName(n)?.flags ?? '';
+        const base = c.op === 'MOVE' ? flagsOf(c.from) || '-' : '?';
+        const there = c.op === 'MOVE' ? flagsOf(c.to) || '-' : '?';
+        const note = `merged: the flags changed on both sides, there ${base} → ${there}, here ${base} → ${d.flags.from || '-'}`;
+        what(`${note}, rename ${toUtf8(d.from)} → ${toUtf8(d.to)}`);
+        return this.rename(d.from, d.to, { ...this.flagChange(d.from, d.to), flags: d.flags, note });
       }
+      case 'kept':
+        what(d.note);
+        this.journal.record('kept', await this.shown(d.name), { note: d.note });
+        return;
       case 'copy': {
         what(`copy ${toUtf8(d.from)} → ${toUtf8(d.to)}`);
-        if (dry) return;
+        if (dry) { this.journal.record('copied', await this.shown(d.to), { previous: await this.shown(d.from) }); return; }
         await this.local.ensureFolder(d.to);
         const s = await this.local.path(d.from);
         const t = await this.local.path(d.to);
@@ -151,17 +175,57 @@ export class Executor {
           tmp.discard();
           throw e;
         }
+        this.journal.record('copied', t, { previous: s });
         return;
       }
       case 'merge-header':
-        if (dry) { what(`would fetch the new header of ${toUtf8(d.name)}`); return; }
+        if (dry) {
+          what(`would fetch the new header of ${toUtf8(d.name)}`);
+          this.journal.record('header', await this.shown(d.name));
+          return;
+        }
         what(`fetch the new header of ${toUtf8(d.name)}`);
-        return this.fetchHeader(c, d.name, d.header, d.name, d.oldHeader, d.body, d.name);
-      case 'copy-then-merge':
-        if (dry) { what(`would copy the body of ${toUtf8(d.from)} and fetch the header of ${toUtf8(d.to)}`); return; }
+        return this.fetchHeader(c, d.name, d.header, d.name, d.oldHeader, d.body, d.name,
+          (head, size) => this.journal.record('header', this.local.known(d.name), { head, size }));
+      case 'copy-then-merge': {
+        const previous = await this.shown(d.from);
+        if (dry) {
+          what(`would copy the body of ${toUtf8(d.from)} and fetch the header of ${toUtf8(d.to)}`);
+          this.journal.record('copied', await this.shown(d.to), { previous });
+          return;
+        }
         what(`copy the body of ${toUtf8(d.from)}, fetch the header of ${toUtf8(d.to)}`);
-        return this.fetchHeader(c, d.to, d.header, d.from, null, d.body, d.to);
+        return this.fetchHeader(c, d.to, d.header, d.from, null, d.body, d.to,
+          (head, size) => this.journal.record('copied', this.local.known(d.to), { previous, head, size }));
+      }
     }
+  }
+
+  /** The journal details of a rename: the flags before and after, when the unique name stays and they differ. */
+  private flagChange(from: ByteString, to: ByteString): { flags?: { from: string; to: string } } {
+    const a = splitMessageName(from);
+    const b = splitMessageName(to);
+    if (a === null || b === null || a.unique !== b.unique || (a.flags ?? '') === (b.flags ?? '')) return {};
+    return { flags: { from: a.flags ?? '', to: b.flags ?? '' } };
+  }
+
+  /** Renames a local message (`to` must be absent) and records it: `flags` when only its flags changed, else `moved`. */
+  private async rename(from: ByteString, to: ByteString, details: { flags?: { from: string; to: string }; note?: string }): Promise<void> {
+    const action = folderOf(from) === folderOf(to) && details.flags !== undefined ? 'flags' : 'moved';
+    if (this.o.dryRun) { this.journal.record(action, await this.shown(to), { ...details, previous: await this.shown(from) }); return; }
+    const s = await this.local.path(from);
+    await this.local.ensureFolder(to);
+    const t = await this.local.path(to);
+    if (exists(t)) throw new LocalRace(`${toUtf8(t)} appeared while ${toUtf8(s)} was being moved there`);
+    try {
+      renameSync(fsPath(s), fsPath(t));
+    } catch (e) {
+      if (gone(e) && !exists(s)) throw new LocalRace(`${toUtf8(s)} vanished before it could be moved`);
+      throw fsFailure('move-message', `Failed to move ${toUtf8(s)} to ${toUtf8(t)}`, dirOf(t), e, 3);
+    }
+    this.dirty.add(dirOf(s));
+    this.dirty.add(dirOf(t));
+    this.journal.record(action, t, { ...details, previous: s });
   }
 
   /**
@@ -206,7 +270,9 @@ export class Executor {
     this.dirty.add(dirOf(target));
   }
 
-  private async fetch(c: DiffCommand, name: ByteString, header: string, body: string, replace: { header: string; body: string } | null): Promise<void> {
+  /** GET `name` into place; `done(head, size)` runs once it is there (head: its first bytes, for the journal). */
+  private async fetch(c: DiffCommand, name: ByteString, header: string, body: string, replace: { header: string; body: string } | null,
+    done: (head: Buffer, size: number) => void): Promise<void> {
     await this.local.ensureFolder(name);
     const target = await this.local.path(name);
     const tmpDir = await this.local.tmpDirOf(name);
@@ -224,10 +290,17 @@ export class Executor {
         this.finishing.release();
         throw fsFailure('receive', `Unable to create a temporary file in ${toUtf8(tmpDir)}`, tmpDir, e, 1);
       }
+      const head: Buffer[] = [];
+      let headBytes = 0;
       try {
         for await (const piece of this.reader.readBytes(size)) {
           this.pipeline.check();
           try { tmp.write(piece); } catch (e) { throw fsFailure('receive', failed, tmpDir, e, 1); }
+          if (headBytes < HEAD_BYTES) {
+            const take = piece.subarray(0, HEAD_BYTES - headBytes);
+            head.push(Buffer.from(take));
+            headBytes += take.length;
+          }
         }
       } catch (e) {
         tmp.discard();
@@ -260,6 +333,7 @@ export class Executor {
         }
         this.stats.newMails++;
         this.stats.bytesReceived += size;
+        done(Buffer.concat(head, headBytes), size);
       })() };
     });
   }
@@ -277,7 +351,7 @@ export class Executor {
    * the body bytes are copied exactly.
    */
   private async fetchHeader(c: DiffCommand, name: ByteString, header: string, source: ByteString, sourceHeader: string | null, body: string,
-    target: ByteString): Promise<void> {
+    target: ByteString, done: (head: Buffer, size: number) => void): Promise<void> {
     await this.local.ensureFolder(target);
     const src = await this.local.path(source);
     const dst = await this.local.path(target);
@@ -326,6 +400,7 @@ export class Executor {
             necessary(context, 'inconsistent-header'), 3);
         }
         this.place(tmp, dst, header, body, source === target ? { header: sourceHeader ?? '', body } : null, context, failed);
+        done(got, tmp.size);
       } catch (e) {
         tmp.discard();
         throw e;

@@ -7,8 +7,9 @@
  * refused before anything is written. Folders (cur/, new/, tmp/) are created
  * on demand, once per run.
  */
+import { lstatSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type ByteString, MailboxRoots, PathRefusal, describeFsError, toUtf8 } from '@smd/maildir';
+import { type ByteString, MailboxRoots, PathRefusal, describeFsError, fsPath, toUtf8 } from '@smd/maildir';
 import { type SessionLog, DEFAULT_IDLE_TIMEOUT_MS, TaggedError } from '@smd/protocol';
 import type { LocalState } from './policy.js';
 import { baseOf, dirOf, folderOf } from './names.js';
@@ -82,6 +83,22 @@ export class LocalMailbox {
     const p = `${d}/${baseOf(name)}`;
     this.paths.set(name, p);
     return observe(p);
+  }
+
+  /** Whether something is at a remote name here (an lstat, not a read: for counting). */
+  async exists(name: ByteString): Promise<boolean> {
+    const d = await this.realDir(dirOf(name), false);
+    if (d === null) return false;
+    const p = `${d}/${baseOf(name)}`;
+    this.paths.set(name, p);
+    try { lstatSync(fsPath(p)); return true; } catch { return false; }
+  }
+
+  /** The file names in a remote directory here (none if it does not exist). */
+  async list(remoteDir: ByteString): Promise<ByteString[]> {
+    const d = await this.realDir(remoteDir, false);
+    if (d === null) return [];
+    try { return readdirSync(fsPath(d), { encoding: 'latin1' }); } catch { return []; }
   }
 
   /** The local path of a remote name whose folder exists (observed, or made by ensureFolder). */

@@ -7,6 +7,7 @@
 import type { ByteString } from '@smd/maildir';
 import type { ErrorTags } from '@smd/protocol';
 import type { DiffCommand } from '@smd/snapshot';
+import { mergedName } from './flags.js';
 
 /** What is on disk at a name, as the policy sees it. */
 export type LocalState =
@@ -30,17 +31,25 @@ export const message = (header: string, body: string): LocalState => ({ kind: 'm
  * - `merge-header`: GETHEADER name (must hash to `header`) + local body of
  *   `name` (which must still be (oldHeader, body));
  * - `copy-then-merge`: GETHEADER `to` + body of `from` (body hash `body`) → `to`;
+ * - `merge-flags`: the other side renamed a message whose flags this side
+ *   changed meanwhile (`from` is the local file): rename it to `to`, which
+ *   has the merged flags (flags.ts) in the other side's folder;
+ * - `kept`: the other side deleted a message this side renamed (changed
+ *   its flags) meanwhile: nothing is deleted; the next run the other way
+ *   sends it back;
  * - `conflict`: local state disagrees; a human must look (ABORT, exit 3);
  * - `failure`: the diff itself reports a failure (ERROR line; ABORT, exit 3).
  */
 export type Decision =
   | { readonly kind: 'ok'; readonly reason: string }
-  | { readonly kind: 'fetch'; readonly name: ByteString; readonly header: string; readonly body: string; readonly replace: { readonly header: string; readonly body: string } | null }
+  | { readonly kind: 'fetch'; readonly name: ByteString; readonly header: string; readonly body: string; readonly replace: { readonly header: string; readonly body: string } | null; readonly note?: string }
   | { readonly kind: 'copy'; readonly from: ByteString; readonly to: ByteString; readonly header: string; readonly body: string }
   | { readonly kind: 'rename'; readonly from: ByteString; readonly to: ByteString; readonly header: string; readonly body: string }
   | { readonly kind: 'unlink'; readonly name: ByteString; readonly header: string; readonly body: string }
   | { readonly kind: 'merge-header'; readonly name: ByteString; readonly oldHeader: string; readonly header: string; readonly body: string }
   | { readonly kind: 'copy-then-merge'; readonly from: ByteString; readonly to: ByteString; readonly header: string; readonly body: string }
+  | { readonly kind: 'merge-flags'; readonly from: ByteString; readonly to: ByteString; readonly header: string; readonly body: string; readonly flags: { readonly from: string; readonly to: string } }
+  | { readonly kind: 'kept'; readonly name: ByteString; readonly note: string }
   | { readonly kind: 'conflict'; readonly message: string; readonly tags: ErrorTags }
   | { readonly kind: 'failure'; readonly message: string; readonly tags: ErrorTags };
 
@@ -83,8 +92,20 @@ function conflict(context: string, message: string, actions: string[]): Decision
 
 const q = (s: string): string => `"${s}"`;
 
-/** The decision for one command. `local(name)` is the observed state of a name of the command. */
-export function decide(c: DiffCommand, local: (name: ByteString) => LocalState, ctx: PolicyContext): Decision {
+/** A local file of the same message as a name (same folder and unique part, other flags), and its state. */
+export interface Sibling { readonly name: ByteString; readonly state: LocalState }
+
+/** Siblings of a name (never the name itself); the session lists the folder, tests give them directly. */
+export type Siblings = (name: ByteString) => readonly Sibling[];
+
+const NO_SIBLINGS: Siblings = () => [];
+
+/**
+ * The decision for one command. `local(name)` is the observed state of a
+ * name of the command; `siblings(name)` the local files of the same message
+ * under other flags (asked only when a name the command needs is missing).
+ */
+export function decide(c: DiffCommand, local: (name: ByteString) => LocalState, ctx: PolicyContext, siblings: Siblings = NO_SIBLINGS): Decision {
   const display = (n: ByteString): string => `display-mail(${q(ctx.absolute(n))})`;
   const rm = (n: ByteString): string => `run(rm ${q(ctx.absolute(n))})`;
   const changed = (n: ByteString, what: string): string =>
@@ -99,7 +120,12 @@ export function decide(c: DiffCommand, local: (name: ByteString) => LocalState, 
     }
     case 'DELETE': {
       const n = local(c.name);
-      if (!present(n)) return { kind: 'ok', reason: 'already deleted' };
+      if (!present(n)) {
+        const touched = siblings(c.name).find((x) => present(x.state));
+        return touched !== undefined
+          ? { kind: 'kept', name: touched.name, note: 'deleted on the other side, but its flags were changed here: kept, the other side gets it back at its next sync' }
+          : { kind: 'ok', reason: 'already deleted' };
+      }
       if (is(n, c.header, c.body)) return { kind: 'unlink', name: c.name, header: c.header, body: c.body };
       return conflict('delete-message', changed(c.name, 'deleted on the other side'),
         [display(c.name), rm(c.name), 'run(@@INVERSECOMMAND@@ @@ENDPOINT@@)']);
@@ -142,7 +168,16 @@ export function decide(c: DiffCommand, local: (name: ByteString) => LocalState, 
           ? { kind: 'ok', reason: 'already moved' }
           : conflict('copy-message', changed(c.to, `move target of ${ctx.show(c.from)}`), [display(c.to), rm(c.to)]);
       }
-      return { kind: 'fetch', name: c.to, header: c.header, body: c.body, replace: null };
+      // Neither is here: renamed here too (its flags changed), or deleted here.
+      for (const x of siblings(c.from)) {
+        if (!is(x.state, c.header, c.body) || x.name === c.to) continue;
+        const m = mergedName(c.from, c.to, x.name);
+        if (m === null) continue;
+        if (m.name === x.name) return { kind: 'ok', reason: `flags changed on both sides: ${ctx.show(x.name)} already has the merged flags` };
+        return { kind: 'merge-flags', from: x.name, to: m.name, header: c.header, body: c.body, flags: { from: m.from, to: m.to } };
+      }
+      return { kind: 'fetch', name: c.to, header: c.header, body: c.body, replace: null,
+        note: 'deleted or moved away here, but changed on the other side: fetched again (a message just changed is never lost)' };
     }
     case 'REPLACEHEADER': {
       const n = local(c.name);

@@ -22,8 +22,8 @@ import {
   logFailure, xdeltaUnavailable,
 } from '@smd/protocol';
 import { type DiffCommand, CommandSyntaxError, dbFingerprint, parseCommand } from '@smd/snapshot';
-import { type LocalState, decide, namesOf } from './policy.js';
-import { checkMailboxRoot, refuseCommand } from './names.js';
+import { type LocalState, type Sibling, decide, namesOf } from './policy.js';
+import { checkMailboxRoot, folderOf, refuseCommand } from './names.js';
 import { DirtyDirs, removeLiveTemps } from './files.js';
 import { AsyncQueue } from './queue.js';
 import { renameOnlyScript } from './rename-only.js';
@@ -33,6 +33,10 @@ import { Executor, LocalRace, RunStats } from './executor.js';
 import { agree } from './agreement.js';
 import { ExpectedDb } from './expected-db.js';
 import { SessionAborted, necessary, retry } from './errors.js';
+import { ClientJournal } from './journal.js';
+import { SiblingFinder } from './siblings.js';
+import { type BrakeLimits, DEFAULT_BRAKE, brakeRefusal, judgeDeletions } from './brake.js';
+import { countDbFolders } from './db-folders.js';
 
 export interface ClientOptions {
   /** From the server. */
@@ -63,6 +67,14 @@ export interface ClientOptions {
   readonly follow?: readonly ByteString[];
   /** Read the server's protocol line before sending ours, and speak upstream's protocol to an upstream server (--listen-first). */
   readonly listenFirst?: boolean;
+  /**
+   * The mass-deletion brake (brake.ts): `allow` lets every deletion of this
+   * run through; `percent` is the limit (default 50; null: only the "every
+   * message of a mailbox root" rule).
+   */
+  readonly massDelete?: { readonly allow: boolean; readonly percent: number | null };
+  /** Aborted on SIGINT/SIGTERM: the run stops cleanly (ABORT), unless the agreement already began. */
+  readonly signal?: AbortSignal;
 }
 
 const END = Symbol('END');
@@ -82,10 +94,14 @@ class ClientSession {
   private readonly stats = new RunStats();
   private readonly executor: Executor;
   private readonly commands = new AsyncQueue<DiffCommand | typeof END>();
+  private readonly siblings: SiblingFinder;
+  private readonly journal: ClientJournal;
   private handshakeDone = false;
   private dialect: Dialect = 'smd';
   /** Upstream's dialect: what the db-file may say after the run (its patch has no checksum of the result). */
   private expected: ExpectedDb | null = null;
+  /** Once the agreement began an interrupt is not obeyed: it is short, and stopping it halfway would only cost a repair. */
+  private agreeing = false;
 
   constructor(private readonly o: ClientOptions) {
     const wire = { idleTimeoutMs: o.idleTimeoutMs };
@@ -94,10 +110,20 @@ class ClientSession {
     this.log = o.log;
     this.pipeline = new RequestPipeline(this.writer, o.maxInFlight ?? 1000);
     this.local = new LocalMailbox(o);
-    this.executor = new Executor(o, this.log, this.reader, this.pipeline, this.local, this.stats, new DirtyDirs());
+    this.journal = new ClientJournal(this.log, o.home, o.dryRun);
+    this.executor = new Executor(o, this.log, this.reader, this.pipeline, this.local, this.stats, new DirtyDirs(), this.journal);
+    this.siblings = new SiblingFinder(this.local);
   }
 
   async run(): Promise<number> {
+    const onInterrupt = (): void => {
+      if (this.agreeing) return;
+      const why = typeof this.o.signal?.reason === 'string' ? ` (${this.o.signal.reason})` : '';
+      this.pipeline.abort(new TaggedError(`Interrupted${why}: stopped before the end; every change applied so far is complete, the rest is left for the next run`,
+        { context: 'interrupted', probableCause: 'signal', humanIntervention: 'avoidable', suggestedActions: ['retry'] }, 6));
+    };
+    if (this.o.signal?.aborted === true) onInterrupt();
+    this.o.signal?.addEventListener('abort', onInterrupt, { once: true });
     try {
       for (const m of this.o.mailboxes) {
         const r = checkMailboxRoot(m);
@@ -111,19 +137,22 @@ class ClientSession {
         this.roots.push(r.root);
       }
       this.local.open(this.roots);
-      await this.handshake();
+      await this.pipeline.wait(this.handshake());
       if (this.o.renameOnly) return await this.renameOnly();
       await this.synchronize();
+      this.pipeline.check();
+      this.agreeing = true;
       this.log.progress('Phase 3: agreement');
       this.executor.dirty.syncAll();
       this.stats.xdeltaReceived = await agree(this.o, this.reader, this.writer, this.dialect, this.expected ?? undefined);
-      if (this.o.dryRun) this.log.tags(formatTransferredTags(this.stats.transferred.map(toUtf8)));
+      if (this.o.dryRun) this.log.tags(formatTransferredTags(this.stats.transferred.length));
       this.log.tags(formatStatsTags(this.stats));
       if (this.stats.skipped > 0) this.log.tags(formatSkippedTags(this.stats.skipped));
       return 0;
     } catch (e) {
       return await this.fail(e);
     } finally {
+      this.o.signal?.removeEventListener('abort', onInterrupt);
       this.local.close();
     }
   }
@@ -168,13 +197,20 @@ class ClientSession {
     const readerTask = this.readDiffThenPump();
     readerTask.catch((e: unknown) => this.pipeline.abort(e));
     const every = this.o.progressEvery ?? 5000;
+    const braked = this.o.massDelete?.allow !== true;
+    // The DELETEs come last in a diff: held until END, they are judged all together.
+    const held: DiffCommand[] = [];
     let n = 0;
     for (;;) {
       const c = await this.pipeline.wait(this.commands.next());
       if (c === END) break;
+      if (c.op === 'DELETE' && braked) { held.push(c); continue; }
       await this.apply(c);
       if (++n % every === 0) this.log.progress(`${n} commands applied`);
     }
+    if (held.length > 0) await this.releaseDeletions(held);
+    // Every fetch is requested now: the transfer line carries the total before the phase changes.
+    this.executor.progress(true);
     this.log.progress('Phase 2: synchronization');
     await this.pipeline.allDone();
     this.pipeline.stop();
@@ -227,6 +263,40 @@ class ClientSession {
     await this.pipeline.pump();
   }
 
+  /**
+   * The mass-deletion brake: the held DELETEs of files still here, counted
+   * per folder against the db-file, are applied in order, or none is and the
+   * run fails (after everything else is in place) asking a person.
+   */
+  private async releaseDeletions(held: readonly DiffCommand[]): Promise<void> {
+    const deletes = new Map<ByteString, number>();
+    const examples = new Map<ByteString, ByteString[]>();
+    const present: DiffCommand[] = [];
+    for (const c of held) {
+      if (c.op !== 'DELETE' || !(await this.local.exists(c.name))) continue;
+      present.push(c);
+      const f = folderOf(c.name);
+      deletes.set(f, (deletes.get(f) ?? 0) + 1);
+      const ex = examples.get(f);
+      if (ex === undefined) examples.set(f, [c.name]); else if (ex.length < 3) ex.push(c.name);
+    }
+    const limits: BrakeLimits = { ...DEFAULT_BRAKE, percent: this.o.massDelete !== undefined ? this.o.massDelete.percent : DEFAULT_BRAKE.percent };
+    const verdict = present.length === 0 ? null : judgeDeletions(deletes, countDbFolders(this.o.dbFile), this.roots, limits, toUtf8);
+    if (verdict === null || !verdict.held) {
+      for (const c of held) await this.apply(c);
+      return;
+    }
+    const refusal = brakeRefusal(verdict, examples, toUtf8);
+    if (this.o.dryRun) {
+      for (const l of refusal.message.split('\n')) this.log.info(l);
+      for (const c of present) if (c.op === 'DELETE') this.journal.record('held', this.local.known(c.name), { note: 'the mass-deletion brake would hold it' });
+      return;
+    }
+    // Everything but the deletions is applied and complete before the run stops.
+    await this.pipeline.allDone();
+    throw new TaggedError(refusal.message, refusal.tags, 3);
+  }
+
   private async apply(c: DiffCommand): Promise<void> {
     const names = namesOf(c);
     for (const n of names) {
@@ -238,10 +308,15 @@ class ClientSession {
       this.pipeline.check();
       const local = new Map<ByteString, LocalState>();
       for (const n of names) local.set(n, await this.local.observe(n));
+      const absent = (n: ByteString): boolean => local.get(n)?.kind === 'absent';
+      // A missing name may be a message renamed here (its flags changed): its siblings tell.
+      let siblings: Sibling[] = [];
+      if (c.op === 'MOVE' && absent(c.from) && absent(c.to)) siblings = await this.siblings.of(c.from);
+      else if (c.op === 'DELETE' && absent(c.name)) siblings = await this.siblings.of(c.name);
       const d = decide(c, (n) => local.get(n) ?? { kind: 'absent' }, {
         absolute: (n) => toUtf8(resolve(toUtf8(this.local.known(n)))),
         show: (n) => toUtf8(n),
-      });
+      }, () => siblings);
       try {
         this.expected?.note(c);
         await this.executor.execute(c, d);

@@ -10,13 +10,13 @@ export { ConfigError };
 
 /**
  * Every variable upstream's config files may set (REMOTESMDSERVER and REMOTESMDCLIENT are
- * the variables upstream's scripts set before they source the config), plus ours (SSH, TRANSPORT).
+ * the variables upstream's scripts set before they source the config), plus ours (SSH, TRANSPORT, IDLE_TIMEOUT, FOLLOW_*, MASS_DELETE_THRESHOLD).
  */
 export const CONFIG_VARIABLES = [
   'SERVERNAME', 'CLIENTNAME', 'MAILBOX', 'MAILBOX_LOCAL', 'MAILBOX_REMOTE',
   'TRANSLATOR_RL', 'TRANSLATOR_LR', 'EXCLUDE', 'EXCLUDE_LOCAL', 'EXCLUDE_REMOTE',
   'SMDCLIENTOPTS', 'SMDSERVEROPTS', 'DEBUG', 'SSH', 'TRANSPORT', 'IDLE_TIMEOUT',
-  'FOLLOW_LOCAL', 'FOLLOW_REMOTE', 'REMOTESMDSERVER', 'REMOTESMDCLIENT',
+  'FOLLOW_LOCAL', 'FOLLOW_REMOTE', 'REMOTESMDSERVER', 'REMOTESMDCLIENT', 'MASS_DELETE_THRESHOLD',
 ] as const;
 export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
 
@@ -77,6 +77,8 @@ export interface EndpointConfig {
   localSync: boolean;
   /** SERVERNAME=localhost without `-l`: upstream warns and uses real ssh */
   localhostWithoutLocalSync: boolean;
+  /** MASS_DELETE_THRESHOLD: a percentage 0-100 or `off` (null: unset, the client's default) */
+  massDeleteThreshold: string | null;
 }
 
 export interface LoadOptions {
@@ -169,6 +171,10 @@ export function parseEndpointConfig(text: string, file: string, endpoint: string
 
   const transportRaw = get('TRANSPORT').trim();
   if (transportRaw !== '' && transportRaw !== 'ssh' && transportRaw !== 'ssh2') bad('TRANSPORT', `TRANSPORT must be "ssh" or "ssh2", not "${transportRaw}"`);
+  const massDelete = get('MASS_DELETE_THRESHOLD').trim();
+  if (massDelete !== '' && massDelete !== 'off' && !(/^\d{1,3}$/.test(massDelete) && Number(massDelete) <= 100)) {
+    bad('MASS_DELETE_THRESHOLD', `MASS_DELETE_THRESHOLD must be a percentage from 0 to 100, or "off", not "${massDelete}"`);
+  }
   // The words the ssh transport will run (quotes honoured, see splitCommandWords).
   let ssh: string[] = [];
   try { ssh = splitCommandWords(get('SSH')); } catch (e) { bad('SSH', `SSH: ${(e as Error).message}`); }
@@ -207,6 +213,7 @@ export function parseEndpointConfig(text: string, file: string, endpoint: string
     remoteSmdClient: words('REMOTESMDCLIENT'),
     localSync: localhost && hasL,
     localhostWithoutLocalSync: localhost && !hasL,
+    massDeleteThreshold: massDelete === '' ? null : massDelete,
   };
 }
 

@@ -43,6 +43,10 @@ export class SmdHome {
   c2sLog(endpoint: string): string { return join(this.logDir, `c2s.${endpoint}.log`); }
   s2cLog(endpoint: string): string { return join(this.logDir, `s2c.${endpoint}.log`); }
   get loopLog(): string { return join(this.logDir, 'loop.log'); }
+  /** The run journal of an endpoint (JSON Lines, rotated by size). */
+  journal(endpoint: string): string { return join(this.logDir, `journal.${endpoint}.jsonl`); }
+  /** The records of the endpoint's last run only (given to post hooks). */
+  runJournal(endpoint: string): string { return join(this.logDir, `run.${endpoint}.jsonl`); }
   get fifoDir(): string { return join(this.dir, 'fifo'); }
   get hooksDir(): string { return join(this.dir, 'hooks'); }
   get hooksReadme(): string { return join(this.hooksDir, 'README'); }

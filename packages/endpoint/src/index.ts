@@ -18,3 +18,9 @@ export {
   type LoopSchedule, type ScheduledJob, type Paused, type LoopNote, BACKOFF_CAP_MINUTES, PROBE_MINUTES,
   startSchedule, dueJob, nextWake, nextSlot, backoff, probeInterval, observeClock, requestNow, recordOutcome,
 } from './loop-schedule.js';
+export {
+  type RotationPolicy, RUN_LOG_ROTATION, LOOP_LOG_ROTATION, RotatingLog, rotateNow, rotateIfFull, rotatedName, runBanner,
+} from './logfile.js';
+export {
+  type JournalRecord, type SyncDirection, JOURNAL_ROTATION, JournalWriter, isJournalRecord, parseJournal, readJournal,
+} from './journal.js';

@@ -78,6 +78,13 @@ MAILBOX="Mail/"
 #REMOTESMDSERVER=.local/bin/smd-server
 #REMOTESMDCLIENT=.local/bin/smd-client
 
+# The mass-deletion brake: a run that would delete more than this
+# percentage of the messages of the mailbox, or of a folder of at least 20,
+# or every message of a mailbox root (an unmounted disk looks like that),
+# deletes nothing and asks first. "off" keeps only the last rule; one run
+# lets everything through with smd-pull/smd-push --allow-mass-delete.
+#MASS_DELETE_THRESHOLD=50
+
 # DEBUG=true logs the whole traffic (mails included!) in ~/.smd/log/.
 #DEBUG=true
 `;

@@ -15,3 +15,6 @@ export {
   type DbPatchHeader, type DbPatchOptions, MAX_DB_FILE, maxOpsBytes,
 } from './patch.js';
 export { xdeltaUnavailable, createXdeltaPatch, applyXdeltaPatch } from './xdelta.js';
+export {
+  type JournalAction, type JournalEntry, JOURNAL_ACTIONS, JOURNAL_PREFIX, formatJournalLine, parseJournalLine, isJournalEntry,
+} from './journal.js';

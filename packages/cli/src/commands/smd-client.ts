@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { decodeArgument, fromUtf8 } from '@smd/maildir';
 import { streamLog } from '@smd/protocol';
 import { dbFileName } from '@smd/snapshot';
-import { runClient } from '@smd/client';
+import { DEFAULT_BRAKE, parseBrakePercent, runClient } from '@smd/client';
 import { parseCommandLine } from '../args/index.js';
 import { SMD_CLIENT } from '../args/specs.js';
 import { idleTimeoutFromEnv } from '../idle-timeout.js';
@@ -20,12 +20,24 @@ export async function main(argv: string[]): Promise<number> {
     verbose: parsed.flag('verbose') || parsed.flag('dry-run'), dryRun: parsed.flag('dry-run'), localSync: parsed.flag('local-sync'),
     translator: parsed.value('translator') ?? null, renameOnly: parsed.flag('rename-only'), overrideDb: parsed.value('override-db') ?? null,
     follow: parsed.values('follow'), listenFirst: parsed.flag('listen-first'), endpoint: parsed.args[0], mailboxes: parsed.args.slice(1),
+    allowMassDelete: parsed.flag('allow-mass-delete'),
   };
+  const threshold = parsed.value('mass-delete-threshold');
+  const massDeletePercent = threshold === undefined ? DEFAULT_BRAKE.percent : parseBrakePercent(threshold);
+  if (massDeletePercent === 'invalid') {
+    process.stderr.write(`smd-client: --mass-delete-threshold ${threshold}: a percentage 0-100 or "off" is needed\n`);
+    return 2;
+  }
   const home = process.env.HOME ?? homedir();
   const dbFile = a.overrideDb !== null ? a.overrideDb.replace(/^~(?=\/|$)/, home) : dbFileName(home, a.endpoint, a.mailboxes);
   const idle = idleTimeoutFromEnv(process.env);
   if (typeof idle === 'string') { process.stderr.write(`smd-client: ${idle}\n`); return 2; }
   process.stdout.on('error', () => { /* EPIPE: the session reports the network error */ });
+  // Ctrl-C / kill: the session stops cleanly (ABORT to the server) instead of dying mid-way.
+  const interrupt = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => interrupt.abort(sig);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   return runClient({
     idleTimeoutMs: idle,
     input: process.stdin,
@@ -41,5 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     translator: a.translator,
     renameOnly: a.renameOnly,
     home,
+    massDelete: { allow: a.allowMassDelete, percent: massDeletePercent },
+    signal: interrupt.signal,
   });
 }

@@ -117,7 +117,7 @@ function decodePercent(s: string): string {
 export function checkArguments(prog: Program, args: string[], home: string): string[] {
   const flags = prog === 'smd-server'
     ? ['-v', '--verbose', '-d', '--dry-run', '-n', '--no-delete', '--no-move', '--stop-after-diff', '-h', '--help', '--version']
-    : ['-v', '--verbose', '-d', '--dry-run', '-l', '--local-sync', '-h', '--help', '--version'];
+    : ['-v', '--verbose', '-d', '--dry-run', '-l', '--local-sync', '--allow-mass-delete', '-h', '--help', '--version'];
   const renameDb = home === '' ? null : join(home, '.smd', 'rename-db');
   const positional: string[] = [];
   const out = [...args];
@@ -128,6 +128,12 @@ export function checkArguments(prog: Program, args: string[], home: string): str
       continue;
     }
     if (flags.includes(a)) continue;
+    // The mass-deletion brake's limit (smd-push passes MASS_DELETE_THRESHOLD): a number or `off`, nothing else.
+    if (prog === 'smd-client' && /^--mass-delete-threshold=(\d{1,3}|off)$/.test(a)) continue;
+    if (prog === 'smd-client' && a === '--mass-delete-threshold') {
+      if (!/^(\d{1,3}|off)$/.test(args[++k] ?? '')) throw new RefusedError('--mass-delete-threshold needs a percentage or off');
+      continue;
+    }
     if (prog === 'smd-server' && a === '--exclude') {
       if (args[++k] === undefined) throw new RefusedError('--exclude needs a value');
       continue;

@@ -8,6 +8,8 @@ export interface SyncOptions {
   templateOnly: boolean;
   dryRun: boolean;
   noDelete: boolean;
+  /** --allow-mass-delete: the mass-deletion brake lets this run's deletions through */
+  allowMassDelete: boolean;
 }
 
 export type ParsedSyncArgs = { kind: 'run'; options: SyncOptions } | { kind: 'exit'; code: number };
@@ -31,6 +33,7 @@ export async function parseSyncArgs(direction: 'pull' | 'push', argv: string[]):
       templateOnly: a.flag('template-only'),
       dryRun,
       noDelete: a.flag('no-delete'),
+      allowMassDelete: a.flag('allow-mass-delete'),
     },
   };
 }

@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { RotatingLog, RUN_LOG_ROTATION } from '@smd/endpoint';
+import { JOURNAL_PREFIX } from '@smd/protocol';
 import {
   classifyRemoteExit, describeFailure, startRemote, TransportError,
   type FailureContext, type RemoteProcess, type TransportFailure, type TransportSpec,
@@ -10,28 +11,62 @@ import { killLater } from './workarea.js';
 /**
  * The two log files of a run (`client.<ep>.log` for the local program,
  * `server.<ep>.log` for the remote one) and the lines the final report
- * needs. PROGRESS/TRACE lines only go to the files, so memory does not grow
- * with the length of a run.
+ * needs. Each run appends after a banner line; the files rotate by size
+ * (`.1`, `.2`, ...), so earlier runs stay readable. PROGRESS/TRACE lines
+ * only go to the files, so memory does not grow with the length of a run;
+ * JOURNAL lines go to neither (the run journal has them).
  */
 export class RunLogs {
   readonly local: string[] = [];
   readonly remote: string[] = [];
-  private readonly localFd: number;
-  private readonly remoteFd: number;
+  private readonly localLog: RotatingLog;
+  private readonly remoteLog: RotatingLog;
 
-  /** `truncate`: start both files empty. They are opened for appending, as hooks also write to the client log. */
-  constructor(localPath: string, remotePath: string, truncate: boolean) {
-    if (truncate) for (const p of [localPath, remotePath]) closeSync(openSync(p, 'w', 0o600));
-    this.localFd = openSync(localPath, 'a', 0o600);
-    this.remoteFd = openSync(remotePath, 'a', 0o600);
+  /** `banner`: the first line of this run in both files. Hooks also append to the client log. */
+  constructor(localPath: string, remotePath: string, banner: string) {
+    this.localLog = new RotatingLog(localPath, RUN_LOG_ROTATION);
+    this.remoteLog = new RotatingLog(remotePath, RUN_LOG_ROTATION);
+    this.localLog.line(banner);
+    this.remoteLog.line(banner);
   }
 
-  localLine(l: string): void { writeSync(this.localFd, `${l}\n`); if (kept(l)) this.local.push(l); }
-  remoteLine(l: string): void { writeSync(this.remoteFd, `${l}\n`); if (kept(l)) this.remote.push(l); }
-  close(): void { closeSync(this.localFd); closeSync(this.remoteFd); }
+  localLine(l: string): void { if (l.startsWith(JOURNAL_PREFIX)) return; this.localLog.line(l); if (kept(l)) this.local.push(l); }
+  remoteLine(l: string): void { if (l.startsWith(JOURNAL_PREFIX)) return; this.remoteLog.line(l); if (kept(l)) this.remote.push(l); }
+  close(): void { this.localLog.close(); this.remoteLog.close(); }
 }
 
 const kept = (l: string): boolean => !l.startsWith('PROGRESS: ') && !l.startsWith('TRACE: ');
+
+/**
+ * Stops a running pair from outside (Ctrl-C): `interrupt` passes the signal
+ * to the local program, which stops cleanly (smd-client sends ABORT; the
+ * other side then ends by itself); `kill` ends both at once.
+ */
+export class PairControl {
+  private local: ChildProcess | null = null;
+  private remote: RemoteProcess | null = null;
+  private signalled: NodeJS.Signals | null = null;
+  private killed = false;
+
+  interrupt(sig: NodeJS.Signals): void {
+    this.signalled = sig;
+    this.local?.kill(sig);
+  }
+
+  kill(): void {
+    this.killed = true;
+    this.local?.kill('SIGKILL');
+    this.remote?.kill();
+  }
+
+  /** @internal runPair registers what it started. */
+  attach(local: ChildProcess | null, remote: RemoteProcess | null): void {
+    if (local !== null) this.local = local;
+    if (remote !== null) this.remote = remote;
+    if (this.killed) this.kill();
+    else if (this.signalled !== null) this.local?.kill(this.signalled);
+  }
+}
 
 export interface PairOptions {
   /** the local program: node script + arguments, run with `cwd` */
@@ -47,6 +82,7 @@ export interface PairOptions {
   /** every stderr line of the program that runs smd-client (for the progress line) */
   onClientLine?: (line: string) => void;
   clientIsLocal: boolean;
+  control?: PairControl;
 }
 
 /**
@@ -77,6 +113,7 @@ export async function runPair(o: PairOptions): Promise<PairResult> {
     local.once('error', (e) => { o.logs.localLine(`ERROR: cannot start ${o.localArgv[0]}: ${e.message}`); resolve(127); });
     local.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
+  o.control?.attach(local, null);
   let remote: RemoteProcess;
   try {
     remote = await startRemote(o.spec, o.remoteArgv);
@@ -86,6 +123,7 @@ export async function runPair(o: PairOptions): Promise<PairResult> {
     o.logs.remoteLine(`ssh: ${(e as Error).message}`);
     return { local: 1, remote: 255, transport: startFailure(e, failureContext(o.spec, o.remoteArgv)) };
   }
+  o.control?.attach(null, remote);
   connect(local.stdout, remote.stdin, o.tee?.sent ?? null);
   connect(remote.stdout, local.stdin, o.tee?.received ?? null);
   // Once the remote program has spoken, the connection worked: a later failure is the link's.

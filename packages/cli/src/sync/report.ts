@@ -4,6 +4,7 @@
  */
 import { formatErrorTags } from '@smd/protocol';
 import type { TransportFailure } from '@smd/transport';
+import { type ActionCounts, describeCounts } from './summary.js';
 
 export interface ReportInput {
   direction: 'pull' | 'push';
@@ -91,7 +92,8 @@ function networkConsequences(log: readonly string[]): Set<number> {
 export function buildReport(r: ReportInput): Report {
   const p = programs(r.direction);
   const out: string[] = [];
-  const subst = (l: string): string => l.replaceAll('@@INVERSECOMMAND@@', p.inverse).replaceAll('@@ENDPOINT@@', r.endpoint);
+  const subst = (l: string): string =>
+    l.replaceAll('@@INVERSECOMMAND@@', p.inverse).replaceAll('@@COMMAND@@', `smd-${r.direction}`).replaceAll('@@ENDPOINT@@', r.endpoint);
   const t = r.failed ? r.transport ?? null : null;
   const via = r.via ?? 'ssh';
   const hideRemote = t !== null ? networkConsequences(r.remoteLog) : new Set<number>();
@@ -140,14 +142,33 @@ export function buildReport(r: ReportInput): Report {
   return { lines: out, stats };
 }
 
-/** The one summary line every run ends with. */
-export function summaryLine(direction: 'pull' | 'push', endpoint: string, failed: boolean, stats: Stats | null, seconds: number): string {
+export type Outcome = 'done' | 'failed' | 'interrupted';
+
+/**
+ * The one summary line every run ends with. `counts`: what the client's
+ * journal says was applied (null: it sent none; the stats TAGS line counts
+ * new and deleted messages then).
+ */
+export function summaryLine(direction: 'pull' | 'push', endpoint: string, outcome: Outcome, stats: Stats | null, seconds: number,
+  counts: ActionCounts | null = null, dryRun = false): string {
   const who = `smd-${direction} ${endpoint}`;
-  if (failed) return `${who}: FAILED after ${seconds.toFixed(1)} s (details above and in ~/.smd/log/)`;
-  if (stats === null) return `${who}: done in ${seconds.toFixed(1)} s`;
+  const secs = seconds.toFixed(1);
+  const c = counts ?? (stats !== null ? { ...ZERO, new: stats.newMails, deleted: stats.delMails } : null);
+  const did = c !== null ? describeCounts(c) : null;
+  const changed = c !== null && Object.values(c).some((n) => n > 0);
+  if (outcome === 'interrupted') {
+    return `${who}: INTERRUPTED after ${secs} s${changed ? `; applied before stopping (each change complete): ${did}` : '; nothing was changed'}; the next run goes on from there`;
+  }
+  if (outcome === 'failed') {
+    return `${who}: FAILED after ${secs} s (details above and in ~/.smd/log/)${changed ? `; applied before stopping: ${did}` : ''}`;
+  }
+  if (dryRun) return `${who}: dry run done in ${secs} s, nothing changed; it would apply: ${did ?? 'nothing'}`;
+  if (did === null || stats === null) return `${who}: done in ${secs} s${did !== null ? `: ${did}` : ''}`;
   const skipped = stats.skipped > 0 ? `, ${stats.skipped} skipped (changed during the run; the next run takes them)` : '';
-  return `${who}: done in ${seconds.toFixed(1)} s: ${stats.newMails} new, ${stats.delMails} deleted, ${formatBytes(stats.bytesReceived)} received${skipped}`;
+  return `${who}: done in ${secs} s: ${did}, ${formatBytes(stats.bytesReceived)} received${skipped}`;
 }
+
+const ZERO: ActionCounts = { new: 0, deleted: 0, moved: 0, flags: 0, copied: 0, header: 0, replaced: 0, kept: 0, held: 0 };
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

@@ -1,13 +1,15 @@
 import { join } from 'node:path';
 import { percentEncodeUnsafe } from '@smd/shell';
-import { runHooks, describeHookFailure, type EndpointConfig, type SmdHome } from '@smd/endpoint';
+import { runHooks, describeHookFailure, runBanner, rotateNow, JournalWriter, type EndpointConfig, type SmdHome } from '@smd/endpoint';
+import { parseJournalLine } from '@smd/protocol';
 import { OWN_BIN, remoteCommand, transportFor } from './remote.js';
 import { parseSyncArgs, type SyncOptions } from './options.js';
-import { buildReport, summaryLine } from './report.js';
+import { buildReport, summaryLine, type Outcome } from './report.js';
 import { followArgs, linkLocalFolders, localFollowDirs, resetWorkarea, translatingLine } from './workarea.js';
 import { openEndpoint, say } from './endpoint.js';
-import { RunLogs, runPair } from './pair.js';
+import { PairControl, RunLogs, runPair } from './pair.js';
 import { ProgressView } from './progress.js';
+import { RunCounter, dryRunLines } from './summary.js';
 
 export type Direction = 'pull' | 'push';
 
@@ -18,19 +20,48 @@ export async function runSync(direction: Direction, argv: string[]): Promise<num
   const o = parsed.options;
   const opened = openEndpoint({ program: `smd-${direction}`, endpoint: o.endpoint, templateOnly: o.templateOnly, showTags: o.showTags });
   if (typeof opened === 'number') return opened;
+  // Ctrl-C (or a kill): the programs are asked to stop cleanly, the run ends with its summary.
+  // A second one stops everything at once.
+  const stop = new Interruption();
   try {
-    return await syncLocked(direction, o, opened.home, opened.config, process.env);
+    return await syncLocked(direction, o, opened.home, opened.config, process.env, stop);
   } finally {
+    stop.close();
     opened.lock.release();
   }
 }
 
-async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, config: EndpointConfig, env: NodeJS.ProcessEnv): Promise<number> {
+/** SIGINT / SIGTERM during a run. */
+class Interruption {
+  readonly control = new PairControl();
+  signal: NodeJS.Signals | null = null;
+  private readonly handler = (sig: NodeJS.Signals): void => {
+    if (this.signal === null) { this.signal = sig; this.control.interrupt(sig); } else this.control.kill();
+  };
+
+  constructor() {
+    process.on('SIGINT', this.handler);
+    process.on('SIGTERM', this.handler);
+  }
+
+  /** The exit code of an interrupted run (the shell's convention: 128 + the signal). */
+  get exitCode(): number { return this.signal === 'SIGTERM' ? 143 : 130; }
+
+  close(): void {
+    process.off('SIGINT', this.handler);
+    process.off('SIGTERM', this.handler);
+  }
+}
+
+async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, config: EndpointConfig, env: NodeJS.ProcessEnv,
+  stop: Interruption): Promise<number> {
   const started = Date.now();
   const ep = o.endpoint;
-  // Both logs hold the last run only (upstream's smd-push appended to the server log forever).
-  const logs = new RunLogs(home.clientLog(ep), home.serverLog(ep), true);
-  const progress = new ProgressView(direction, o.verbose, o.showTags);
+  // Both logs are appended to, a banner per run, and rotated by size (upstream's smd-push appended forever, smd-pull truncated).
+  const logs = new RunLogs(home.clientLog(ep), home.serverLog(ep), runBanner(`smd-${direction}`, ep));
+  const journal = new JournalWriter(home, ep, direction);
+  const counts = new RunCounter();
+  const progress = new ProgressView(direction, ep, o.verbose, o.showTags);
   let failed = false;
   try {
     const cruft = resetWorkarea(home);
@@ -56,8 +87,12 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     ];
     // On a terminal the progress line is drawn from the client's PROGRESS lines, which need -v.
     const clientFlags = !verboseChildren && ProgressView.wanted(o.verbose, o.showTags) ? ['-v', ...childFlags] : childFlags;
+    const brake = [
+      ...(o.allowMassDelete ? ['--allow-mass-delete'] : []),
+      ...(config.massDeleteThreshold !== null ? ['--mass-delete-threshold', config.massDeleteThreshold] : []),
+    ];
     const clientArgs = (translator: string | null, follow: string[]): string[] => [
-      ...clientFlags, ...followArgs(follow), ...config.smdClientOpts, ...(translator !== null ? ['-t', translator] : []), config.clientName, ...mailboxes,
+      ...clientFlags, ...brake, ...followArgs(follow), ...config.smdClientOpts, ...(translator !== null ? ['-t', translator] : []), config.clientName, ...mailboxes,
     ];
 
     let localArgv: string[];
@@ -79,31 +114,47 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     // Traffic logs are named by protocol direction: client-to-server and server-to-client.
     const c2s = config.debug ? home.c2sLog(ep) : null;
     const s2c = config.debug ? home.s2cLog(ep) : null;
+    // Each run writes them anew (they hold whole mails); the previous run's stay as .1.
+    for (const f of [c2s, s2c]) if (f !== null) rotateNow(f, 1);
     // The local program's idle timeout comes from the config (the remote one keeps its default).
     const childEnv = config.idleTimeout !== null ? { ...env, SMD_IDLE_TIMEOUT: String(config.idleTimeout) } : env;
     const spec = transportFor(config, home, childEnv);
-    const codes = await runPair({
+    // What the client applied, line by line: into the journal (a dry run only counts).
+    const onClientLine = (l: string): void => {
+      const e = parseJournalLine(l);
+      if (e === null) { progress.line(l); return; }
+      counts.add(e);
+      if (e.dryRun !== true) journal.append(e);
+    };
+    progress.start();
+    const codes = stop.signal !== null ? { local: 1, remote: 1, transport: null } : await runPair({
       localArgv, cwd: home.workarea, env: childEnv, spec, remoteArgv, logs,
       tee: direction === 'pull' ? { sent: c2s, received: s2c } : { sent: s2c, received: c2s },
-      clientIsLocal: direction === 'pull', onClientLine: (l) => progress.line(l),
+      clientIsLocal: direction === 'pull', onClientLine, control: stop.control,
     });
     failed = codes.local !== 0 || codes.remote !== 0;
     progress.clear();
+    journal.flush();
 
-    const post = await runHooks(home, 'post', direction, ep, failed ? 1 : 0, home.clientLog(ep), env);
+    const post = await runHooks(home, 'post', direction, ep, failed || stop.signal !== null ? 1 : 0, home.clientLog(ep),
+      { ...env, SMD_RUN_JOURNAL: journal.runFile });
     if (post.failure !== null) {
       say(`ERROR: ${describeHookFailure(post.failure)} (hooks should not fail)`);
       failed = true;
     }
+    const outcome: Outcome = stop.signal !== null ? 'interrupted' : failed ? 'failed' : 'done';
     const report = buildReport({
-      direction, endpoint: ep, serverName: config.serverName, failed, verbose: o.verbose, showTags: o.showTags,
+      direction, endpoint: ep, serverName: config.serverName, failed: outcome === 'failed', verbose: o.verbose, showTags: o.showTags,
       remoteLog: logs.remote, localLog: logs.local, transport: codes.transport, via: spec.kind,
     });
     for (const l of report.lines) say(l);
-    say(summaryLine(direction, ep, failed, report.stats, (Date.now() - started) / 1000));
-    return failed ? 1 : 0;
+    const who = `smd-${direction} ${ep}`;
+    if (o.dryRun && outcome === 'done') for (const l of dryRunLines(who, counts)) say(l);
+    say(summaryLine(direction, ep, outcome, report.stats, (Date.now() - started) / 1000, counts.any || journal.count > 0 ? counts.total : null, o.dryRun));
+    return outcome === 'interrupted' ? stop.exitCode : failed ? 1 : 0;
   } finally {
     progress.clear();
+    journal.close();
     logs.close();
   }
 }

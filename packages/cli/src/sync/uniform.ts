@@ -22,7 +22,7 @@ import {
 import { join } from 'node:path';
 import { percentEncodeUnsafe } from '@smd/shell';
 import { dbFileName } from '@smd/snapshot';
-import type { EndpointConfig, SmdHome } from '@smd/endpoint';
+import { type EndpointConfig, type SmdHome, runBanner } from '@smd/endpoint';
 import { classifyRemoteExit, startRemote, type RemoteProcess, type TransportFailure, type TransportSpec } from '@smd/transport';
 import { OWN_BIN, remoteCommand, transportFor } from './remote.js';
 import { buildReport } from './report.js';
@@ -79,7 +79,7 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
   }
   removeRenameDb(home);
 
-  const logs = new RunLogs(home.clientLog(ep), home.serverLog(ep), true);
+  const logs = new RunLogs(home.clientLog(ep), home.serverLog(ep), runBanner('smd-uniform-names', ep));
   let failed = false;
   let transport: TransportFailure | null = null;
   let via = 'ssh';
