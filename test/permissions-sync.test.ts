@@ -152,6 +152,7 @@ t.test('smd-pull as an unprivileged user: client-side permissions that are right
   t.test('a read-only cur/ and a DELETE: delete-message/bad-directory-permission, the message stays', async (t) => {
     const h = homes(t);
     const m = deliverOwned(h.remote, 'Mail');
+    deliverOwned(h.remote, 'Mail'); // stays: deleting every message of a mailbox is held by the mass-deletion brake
     t.equal((await pullAs(h)).status, 0);
     unlinkSync(join(h.remote, m));
     const cur = `${h.local}/Mail/cur`;
@@ -191,10 +192,8 @@ t.test('smd-pull as an unprivileged user: client-side permissions that are right
  * main): the message names the file and strerror, the TAGS say
  * mail-addition/bad-directory-permission with display-permissions of the
  * folder. (Upstream says "Failed to copy ...", context copy-message.)
- * The unwritable ~/.smd case is not fixed yet: its assertions are `todo`
- * (reported as "not ok # TODO", not failing the suite).
+ * An unwritable ~/.smd: the lock cannot be written; the message names it and strerror.
  */
-const LOCK_TODO = { todo: 'lead/args: the lock file write fails with "internal error", a stack trace and exit 70 today' };
 
 t.test('client-side permission failures', async (t) => {
   const expectPlacementFailure = (t: Test, out: string, dir: string, file: string): void => {
@@ -249,10 +248,11 @@ t.test('client-side permission failures', async (t) => {
     chmodSync(join(h.local, '.smd'), 0o700);
     const out = r.stdout + r.stderr;
     t.not(r.status, 0, 'the run fails');
-    t.equal(r.status, 1, 'exit 1', LOCK_TODO);
-    t.match(out, new RegExp(`${h.local}/\\.smd.*[Pp]ermission denied`), 'names ~/.smd and the cause', LOCK_TODO);
-    t.notMatch(out, /internal error/i, 'not an internal error', LOCK_TODO);
-    t.notMatch(out, NO_STACK, 'no stack trace', LOCK_TODO);
+    t.equal(r.status, 1, 'exit 1');
+    t.match(out, new RegExp(`ERROR: cannot take the lock ${h.local}/\\.smd/lock: Permission denied`), 'names ~/.smd and the cause');
+    t.ok(out.includes(`TAGS: error::context(locking) probable-cause(bad-directory-permission) human-intervention(necessary) suggested-actions(display-permissions("${h.local}/.smd"))`), 'locking TAGS pointing at ~/.smd');
+    t.notMatch(out, /internal error/i, 'not an internal error');
+    t.notMatch(out, NO_STACK, 'no stack trace');
     t.notOk(existsSync(join(h.local, m)), 'nothing synchronized');
   });
 });

@@ -2,6 +2,8 @@ import {
   SmdHome, loadEndpointConfig, ConfigMissingError, ConfigError, configTemplate, writeTemplate, validateEndpointName,
   Lock, LockBusyError, SYNC_LOCK_PROGRAMS, type EndpointConfig,
 } from '@smd/endpoint';
+import { describeFsError, fsErrorCause, isFsError } from '@smd/maildir';
+import { formatErrorTags } from '@smd/protocol';
 
 export const say = (line: string): void => { process.stdout.write(`${line}\n`); };
 
@@ -44,7 +46,12 @@ export function openEndpoint(o: OpenOptions, env: NodeJS.ProcessEnv = process.en
     config = loadEndpointConfig(home, o.endpoint, { env });
   } catch (e) {
     if (e instanceof ConfigMissingError) {
-      writeTemplate(home.config(o.endpoint), configTemplate(o.endpoint));
+      try {
+        writeTemplate(home.config(o.endpoint), configTemplate(o.endpoint));
+      } catch (w) {
+        if (!isFsError(w)) throw w;
+        return fsFailure(o, 'config', `cannot write the configuration template ${home.config(o.endpoint)}`, home.dir, w);
+      }
       say(`No config file found for endpoint "${o.endpoint}": a template was written to ${home.config(o.endpoint)}.`);
       say(`Edit it, then run ${o.program}${o.endpoint === 'default' ? '' : ` ${o.endpoint}`} again.`);
       return o.templateOnly === true ? 0 : 1;
@@ -63,6 +70,20 @@ export function openEndpoint(o: OpenOptions, env: NodeJS.ProcessEnv = process.en
       if (o.showTags === true) say(`${o.endpoint}: ${o.program}@localhost: ${e.tags}`);
       return 1;
     }
+    // ~/.smd not writable, a full disk...: the environment, not a bug.
+    if (isFsError(e)) return fsFailure(o, 'locking', `cannot take the lock ${home.lock}`, home.dir, e);
     throw e;
   }
+}
+
+/** An environment fault before the run starts: what failed, strerror, the directory to look at; exit 1. */
+function fsFailure(o: OpenOptions, context: string, what: string, dir: string, e: unknown): number {
+  say(`ERROR: ${what}: ${describeFsError(e)}`);
+  say(`ERROR: check the permissions and free space of ${dir}`);
+  if (o.showTags === true) {
+    say(`${o.endpoint}: ${o.program}@localhost: ${formatErrorTags({
+      context, probableCause: fsErrorCause(e), humanIntervention: 'necessary', suggestedActions: [`display-permissions("${dir}")`],
+    })}`);
+  }
+  return 1;
 }
