@@ -123,6 +123,21 @@ t.test('translators between Maildir++ ".Folder" and "Folder/" layouts', async (t
   t.same(lines((await smd('smd-push', ['-d'], h.env)).stdout), lines(vPush.stdout), 'dry-run push');
 });
 
+t.test('a mailbox with a non-ASCII name (MAILBOX="Boîte"): pull and push reach the same folder, the db-file has the name in UTF-8', async (t) => {
+  const h = twoHomes(t);
+  writeConfig(h.local, 'default', remoteConfig({ MAILBOX: 'Boîte' }));
+  deliver(h.remote, 'Boîte');
+  const pull = await smd('smd-pull', [], h.env);
+  t.equal(pull.status, 0, pull.stdout);
+  t.same(treeObject(join(h.local, 'Boîte')), treeObject(join(h.remote, 'Boîte')), 'pulled into Boîte');
+  t.ok(existsSync(join(h.local, '.smd', 'laptop__Boîte.db.txt')), 'the db-file name is the UTF-8 text');
+  deliver(h.local, 'Boîte');
+  const push = await smd('smd-push', [], h.env);
+  t.equal(push.status, 0, push.stdout);
+  t.same(treeObject(join(h.remote, 'Boîte')), treeObject(join(h.local, 'Boîte')), 'pushed into the same folder');
+  t.same(readdirSync(h.remote).filter((n) => n.startsWith('Bo')), ['Boîte'], 'no second, mis-encoded folder');
+});
+
 t.test('excludes, dry run, no-delete', async (t) => {
   const h = twoHomes(t);
   writeConfig(h.local, 'default', remoteConfig({ EXCLUDE: 'Mail/.Spam' }));

@@ -12,6 +12,7 @@ import { createTranslator, type EndpointConfig, type SmdHome, type Translator } 
 import { startRemote } from '@smd/transport';
 import { remoteCommand, transportFor } from '../sync/remote.js';
 import { openEndpoint, say } from '../sync/endpoint.js';
+import { argvWord } from '../sync/workarea.js';
 import { parseCommandLine } from '../args/index.js';
 import { SMD_CHECK_CONF } from '../args/specs.js';
 
@@ -36,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
       say(`TRANSLATOR_RL: ${config.translatorRL.command}`);
     }
     say('Local mailboxes translated to remote and back:');
-    const localRoots = config.mailboxLocal.map((m) => decodeArgument(fromUtf8(m)));
+    const localRoots = config.mailboxLocal.map((m) => decodeArgument(m));
     let local: ByteString[] | null = null;
     try {
       local = [...listMailFolders(localRoots, config.excludeLocal.map((g) => decodeArgument(fromUtf8(g))))];
@@ -111,7 +112,7 @@ async function roundTrips(folders: ByteString[], there: Translator, back: Transl
 
 /** `mddiff -l` on the other host; null if it failed. */
 async function listRemote(config: EndpointConfig, home: SmdHome, env: NodeJS.ProcessEnv, verbose: boolean): Promise<ByteString[] | null> {
-  const argv = [...remoteCommand('mddiff', config, env), ...config.excludeRemote.flatMap((g) => ['--exclude', g]), '-l', ...config.mailboxRemote];
+  const argv = [...remoteCommand('mddiff', config, env), ...config.excludeRemote.flatMap((g) => ['--exclude', g]), '-l', ...config.mailboxRemote.map(argvWord)];
   if (verbose) say(`Listing the remote folders on ${config.serverName}: ${argv.join(' ')}`);
   let remote;
   try {

@@ -5,7 +5,7 @@ import { parseJournalLine } from '@smd/protocol';
 import { OWN_BIN, remoteCommand, transportFor } from './remote.js';
 import { parseSyncArgs, type SyncOptions } from './options.js';
 import { buildReport, summaryLine, type Outcome } from './report.js';
-import { followArgs, linkLocalFolders, localFollowDirs, resetWorkarea, translatingLine } from './workarea.js';
+import { argvWord, followArgs, linkLocalFolders, localFollowDirs, resetWorkarea, translatingLine } from './workarea.js';
 import { openEndpoint, say } from './endpoint.js';
 import { PairControl, RunLogs, runPair } from './pair.js';
 import { ProgressView } from './progress.js';
@@ -77,7 +77,7 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
 
     const verboseChildren = o.verbose || config.debug;
     const childFlags = [...(verboseChildren ? ['-v'] : []), ...(o.dryRun ? ['-d'] : [])];
-    const mailboxes = config.mailboxRemote;
+    const mailboxes = config.mailboxRemote.map(argvWord);
     // Where folder symlinks may lead (besides the mailboxes): remote ones as written (relative to the
     // remote $HOME, the remote cwd); local ones made absolute (the local program runs in the workarea).
     // The programs %-decode their globs: encoded, a glob needs no shell quoting on its way (see remoteWords).

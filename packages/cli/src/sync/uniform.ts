@@ -27,7 +27,7 @@ import { classifyRemoteExit, startRemote, type RemoteProcess, type TransportFail
 import { OWN_BIN, remoteCommand, transportFor } from './remote.js';
 import { buildReport } from './report.js';
 import { eachLine } from './plumbing.js';
-import { followArgs, linkLocalFolders, localFollowDirs, resetWorkarea } from './workarea.js';
+import { argvWord, followArgs, linkLocalFolders, localFollowDirs, resetWorkarea } from './workarea.js';
 import { openEndpoint, say } from './endpoint.js';
 import { failureContext, RunLogs, runPair, startFailure } from './pair.js';
 import { parseCommandLine } from '../args/index.js';
@@ -51,7 +51,7 @@ export async function runUniformNames(argv: string[]): Promise<number> {
   const opened = openEndpoint({
     program: 'smd-uniform-names', endpoint: o.endpoint, showTags: o.showTags,
     check: (home, config) => {
-      const db = dbFileName(home.home, config.clientName, config.mailboxRemote);
+      const db = dbFileName(home.home, config.clientName, config.mailboxRemote.map(argvWord));
       return existsSync(db)
         ? `${db} exists: endpoint "${o.endpoint}" has been synchronized already, and smd-uniform-names is only meant for the very first synchronization (renaming files now would confuse the next smd-pull/smd-push).`
         : null;
@@ -88,7 +88,7 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
     const v = verbose ? ['-v'] : [];
     // the programs %-decode their globs: encoded, a glob needs no shell quoting (see remoteWords)
     const excludeArgs = (globs: string[]): string[] => globs.flatMap((g) => ['--exclude', percentEncodeUnsafe(g)]);
-    const mailboxes = config.mailboxRemote;
+    const mailboxes = config.mailboxRemote.map(argvWord);
     const spec = transportFor(config, home, env);
     via = spec.kind;
     const remoteServer = remoteCommand('smd-server', config, env);

@@ -38,13 +38,13 @@ function firstFile(dir: string): string | null {
  * folder a translator (not `cat`) renamed. Returns an error message, or null.
  */
 export async function linkLocalFolders(home: SmdHome, config: EndpointConfig, onTranslated?: (local: ByteString, remote: ByteString) => void): Promise<string | null> {
-  const roots = config.mailboxLocal.map((m) => decodeArgument(fromUtf8(m)));
+  const roots = config.mailboxLocal.map((m) => decodeArgument(m));
   const excludes = config.excludeLocal.map((g) => decodeArgument(fromUtf8(g)));
   const translator = createTranslator(config.translatorLR.command, { cwd: home.home });
   try {
     let folders: ByteString[];
     try {
-      folders = [...listMailFolders(roots, excludes, config.followLocal.map((f) => decodeArgument(fromUtf8(f))))];
+      folders = [...listMailFolders(roots, excludes, config.followLocal.map((f) => decodeArgument(f)))];
     } catch (e) {
       return `cannot list the local mailbox: ${(e as Error).message}`;
     }
@@ -82,9 +82,18 @@ export function localFollowDirs(home: SmdHome, config: EndpointConfig, viaWorkar
   return [...(viaWorkarea ? config.mailboxLocal : []), ...config.followLocal].map((p) => underHome(home, p));
 }
 
-/** `--follow DIR` for each directory. */
-export function followArgs(dirs: readonly string[]): string[] {
-  return dirs.flatMap((d) => ['--follow', d]);
+/** `--follow DIR` for each directory (a command-line word: its bytes as UTF-8 text, see argvWord). */
+export function followArgs(dirs: readonly ByteString[]): string[] {
+  return dirs.flatMap((d) => ['--follow', argvWord(d)]);
+}
+
+/**
+ * A name of the config (a ByteString: the bytes of the UTF-8 file) as a
+ * command-line word: spawn encodes a JS string as UTF-8, so the word must be
+ * the text, not the bytes (else "Maïl" reaches the program as "MaÃ¯l").
+ */
+export function argvWord(name: ByteString): string {
+  return toUtf8(name);
 }
 
 /** `translating: A -> B`, as upstream's verbose runs print it. */
