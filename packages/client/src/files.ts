@@ -4,10 +4,10 @@
  * verified, then renamed (or linked, to never clobber) into place.
  */
 import {
-  closeSync, constants, existsSync, fsync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync,
+  closeSync, constants, fsync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { type ByteString, fsPath, fsyncDir, MessageHasher, readMessageFile, type MessageHashes } from '@smd/maildir';
+import { type ByteString, fsPath, fsyncDir, isProcessRunning, MessageHasher, readMessageFile, type MessageHashes } from '@smd/maildir';
 import type { LocalState } from './policy.js';
 
 /** The state of a name for the policy: empty, missing → absent; no header / unreadable → other. */
@@ -58,33 +58,10 @@ export function removeStaleTemps(tmpDir: ByteString): number {
     const m = STALE_PART.exec(n);
     if (m === null) continue;
     const pid = Number(m[1]);
-    if (pid === process.pid || isRunning(pid)) continue;
+    if (pid === process.pid || isProcessRunning(pid)) continue;
     try { unlinkSync(fsPath(`${tmpDir}/${n}`)); removed += 1; } catch { /* gone */ }
   }
   return removed;
-}
-
-/**
- * Whether `pid` is a live process. A zombie is not: a killed client whose
- * parent died too stays a zombie until init reaps it, which in a container
- * may be never, and its files must still be cleaned up.
- */
-function isRunning(pid: number): boolean {
-  let stat: string | null = null;
-  try { stat = readFileSync(`/proc/${pid}/stat`, 'latin1'); } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && existsSync('/proc/self/stat')) return false;
-  }
-  if (stat !== null) {
-    // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
-    const state = stat.charAt(stat.lastIndexOf(')') + 2);
-    return state !== 'Z' && state !== 'X' && state !== 'x';
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 const BUF = Buffer.allocUnsafe(1 << 16);
