@@ -10,7 +10,7 @@ import {
   WireReader, WireWriter, ProtocolError, MAX_LINE, PROTOCOL_VERSION,
   decideHandshake, sendHandshake, receiveHandshake, TaggedError,
   createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchStream, applyDbPatchToBuffer, parseDbPatch,
-  MAX_DB_FILE, maxOpsBytes, PatchError, EMPTY_PATCH, isEmptyPatch, PATCH_MAGIC, REORDER_FASTDIFF_MAX,
+  MAX_DB_FILE, maxOpsBytes, PatchError, EMPTY_PATCH, isEmptyPatch, PATCH_MAGIC, REORDER_FASTDIFF_MAX, openDbPatch,
 } from '@smd/protocol';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -488,4 +488,66 @@ t.test('db-file patch applied as a stream (the client path)', async (t) => {
     t.ok(r.peak - r.before < 64 * 1024, `peak RSS grew by ${Math.round((r.peak - r.before) / 1024)} MiB (< 64 MiB) for a 100 MB patch`);
     t.equal(statSync(join(d, 'out')).size, r.bytes);
   });
+});
+
+t.test('db-file patch built from files in bounded memory, sent in pieces', async (t) => {
+  const lines = Array.from({ length: 60000 }, (_, i) => dbl(i, `Mail/.F${i % 7}/cur/${1700000000 + i}.M${i}P1.host:2,S`));
+  const A = lines.join('');
+  t.ok(A.length > 7 * (1 << 20), 'the old file spans several read windows');
+  // Changes spread over the windows: scattered renames (removed from their place, appended),
+  // a deleted block bigger than the resync window reaches, a reordered block, new lines.
+  const gone = new Set<number>();
+  for (let i = 17; i < lines.length; i += 997) gone.add(i);
+  for (let i = 20000; i < 50000; i++) gone.add(i);
+  const survivors = lines.filter((_, i) => !gone.has(i));
+  const cut = survivors.slice(100, 400).reverse();
+  survivors.splice(100, 300, ...cut);
+  const B = survivors.join('') + [...gone].filter((i) => i < 20000).map((i) => dbl(i, `Mail/cur/${i}.moved:2,RS`)).join('') + dbl(777777);
+  const d = tmp();
+  writeFileSync(join(d, 'db'), A, 'latin1');
+  writeFileSync(join(d, 'db.new'), B, 'latin1');
+  const fromFiles = createDbPatch(join(d, 'db'), join(d, 'db.new'));
+  const inMemory = createDbPatchFromBuffers(Buffer.from(A, 'latin1'), Buffer.from(B, 'latin1'));
+  t.ok(fromFiles.equals(inMemory), 'the patch read through windows is the one built in memory');
+  t.ok(applyDbPatchToBuffer(Buffer.from(A, 'latin1'), fromFiles).equals(Buffer.from(B, 'latin1')), 'and it applies');
+
+  // A first sync: a plain patch (over 16 MiB) made of the whole new file, never read whole.
+  const big = lines.join('').repeat(3);
+  writeFileSync(join(d, 'empty'), '');
+  writeFileSync(join(d, 'big'), big, 'latin1');
+  const before = process.memoryUsage().arrayBuffers;
+  const p = openDbPatch(join(d, 'empty'), join(d, 'big'));
+  const grew = process.memoryUsage().arrayBuffers - before;
+  t.ok(grew < 8 * (1 << 20), `building a ${(big.length / 1048576).toFixed(0)} MiB patch holds a few MiB (${(grew / 1048576).toFixed(1)} MiB)`);
+  const hash = createHash('sha1');
+  let sent = 0;
+  let largest = 0;
+  for (const piece of p.pieces()) { hash.update(piece); sent += piece.length; largest = Math.max(largest, piece.length); }
+  p.close();
+  t.equal(sent, p.size, 'the pieces add up to the announced size');
+  t.ok(largest <= 1 << 20, 'no piece is bigger than a read block');
+  const whole = createDbPatch(join(d, 'empty'), join(d, 'big'));
+  t.equal(hash.digest('hex'), sha1(whole), 'the pieces are the patch');
+  t.match(whole.toString('latin1', 0, 200), /\nops plain \d+\n/);
+  t.ok(applyDbPatchToBuffer(Buffer.alloc(0), whole).equals(Buffer.from(big, 'latin1')), 'the first-sync patch applies');
+
+  // The new file changes after the patch was built: refused before its lines are sent.
+  const q = openDbPatch(join(d, 'empty'), join(d, 'big'));
+  writeFileSync(join(d, 'big'), big.slice(1), 'latin1');
+  t.throws(() => { for (const _ of q.pieces()) { /* consume */ } }, /changed while its db-file patch was being sent/);
+  q.close();
+});
+
+t.test('db-file patch: a fingerprint collision costs size, never correctness', async (t) => {
+  const a = Array.from({ length: 3000 }, (_, i) => dbl(i));
+  const shuffled = a.slice();
+  for (let i = shuffled.length - 1; i > 0; i--) { const j = ri(i + 1); [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]]; }
+  const A = Buffer.from(a.join(''), 'latin1');
+  const B = Buffer.from(shuffled.join(''), 'latin1');
+  // Every line of the same length collides: pairs are wrong, the check of the result sees it.
+  const colliding = createDbPatchFromBuffers(A, B, { fingerprint: () => 0n });
+  t.ok(applyDbPatchToBuffer(A, colliding).equals(B), 'the patch still produces the new file');
+  const good = createDbPatchFromBuffers(A, B);
+  t.ok(applyDbPatchToBuffer(A, good).equals(B), 'and so does the usual one');
+  t.ok(good.length < colliding.length, `the fallback only costs size (${good.length} < ${colliding.length} bytes)`);
 });

@@ -10,10 +10,10 @@ export {
 } from './handshake.js';
 export { type SessionLog, streamLog, logFailure } from './log.js';
 export {
-  PatchError, PATCH_MAGIC, EMPTY_PATCH, REORDER_FASTDIFF_MAX, isEmptyPatch,
-  createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchStream, applyDbPatchToBuffer, parseDbPatch,
+  PatchError, PATCH_MAGIC, EMPTY_PATCH, isEmptyPatch, applyDbPatch, applyDbPatchStream, applyDbPatchToBuffer, parseDbPatch,
   type DbPatchHeader, type DbPatchOptions, MAX_DB_FILE, maxOpsBytes,
 } from './patch.js';
+export { REORDER_FASTDIFF_MAX, type DbPatch, type CreateOptions, type Fingerprint, openDbPatch, createDbPatch, createDbPatchFromBuffers } from './patch-create.js';
 export { xdeltaUnavailable, createXdeltaPatch, applyXdeltaPatch } from './xdelta.js';
 export {
   type JournalAction, type JournalEntry, JOURNAL_ACTIONS, JOURNAL_PREFIX, formatJournalLine, parseJournalLine, isJournalEntry,

@@ -4,7 +4,7 @@ import { MailboxRoots, PathRefusal, toUtf8, type ByteString } from '@smd/maildir
 import { diffMaildir, formatCommand, dbFingerprint, commitDbFile, discardDbNew, reviseDbNew, type ScanResult } from '@smd/snapshot';
 import {
   WireReader, WireWriter, ProtocolError, TaggedError, exchangeHandshake, decideHandshake, dbMismatchError,
-  logFailure, createDbPatch, createXdeltaPatch, xdeltaUnavailable, EMPTY_PATCH, type Dialect, type SessionLog,
+  logFailure, openDbPatch, createXdeltaPatch, xdeltaUnavailable, EMPTY_PATCH, type DbPatch, type Dialect, type SessionLog,
 } from '@smd/protocol';
 import { OpenMessage, ServeRefusal, type Part } from './messages.js';
 
@@ -220,13 +220,14 @@ async function commit(reader: WireReader, writer: WireWriter, log: SessionLog, d
     await writer.flush();
     return ServerExit.PATCH_FAILED;
   }
-  let patch: Buffer;
+  // Our patch is produced in pieces as it is sent (a first sync of a million messages sends ~140 MB).
+  let patch: Buffer | DbPatch;
   try {
     if (!dry && skipped.size > 0) {
       const n = reviseDbNew(db, skipped);
       log.info(`${skipped.size} name(s) skipped by this run keep their previous state in the db-file (${n} line(s) changed)`);
     }
-    patch = dry ? EMPTY_PATCH : dialect === 'upstream' ? xdeltaPatch(db) : createDbPatch(db, `${db}.new`);
+    patch = dry ? EMPTY_PATCH : dialect === 'upstream' ? xdeltaPatch(db) : openDbPatch(db, `${db}.new`);
   } catch (e) {
     logFailure(log, `Unable to compute the db-file patch: ${(e as Error).message}`,
       { context: 'commit', probableCause: 'db-patch-failed', humanIntervention: 'necessary' });
@@ -234,7 +235,15 @@ async function commit(reader: WireReader, writer: WireWriter, log: SessionLog, d
     await writer.flush();
     return ServerExit.PATCH_FAILED;
   }
-  await writer.chunk(patch.length, patch);
+  if ('pieces' in patch) {
+    try {
+      await writer.chunk(patch.size, patch.pieces());
+    } finally {
+      patch.close();
+    }
+  } else {
+    await writer.chunk(patch.length, patch);
+  }
   await writer.flush();
   const answer = await reader.readLine();
   if (answer === 'DONE') {
