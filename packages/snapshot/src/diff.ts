@@ -13,6 +13,12 @@ export interface DiffOptions {
   readonly noDelete?: boolean;
   /** `--no-move`: a rename is COPY + DELETE. */
   readonly noMove?: boolean;
+  /**
+   * The engine takes the previous snapshot's names array and hashes Buffer
+   * (and the spare room of that Buffer's memory, for the entries it
+   * appends) instead of copying them: the caller must not use them after.
+   */
+  readonly adopt?: boolean;
 }
 
 /**
@@ -75,13 +81,21 @@ export class DiffEngine {
   private readonly scratch = Buffer.alloc(HASHES);
 
   constructor(previous: DbEntries | BinaryDbEntries, private readonly opts: DiffOptions = {}, private readonly stillThere: StillThere = () => false) {
-    this.names = previous.names.slice();
+    this.names = opts.adopt === true ? previous.names : previous.names.slice();
     const n = this.names.length;
     this.oldCount = n;
-    const cap = Math.max(16, n + (n >> 3));
-    this.hashes = Buffer.alloc(cap * HASHES);
+    let cap = Math.max(16, n + (n >> 3));
+    const given = 'hashes' in previous ? previous.hashes : null;
+    const room = given !== null && opts.adopt === true ? Math.floor((given.buffer.byteLength - given.byteOffset) / HASHES) : 0;
+    if (given !== null && room >= n + 16) {
+      // A million entries are 40 MB: no second copy.
+      cap = room;
+      this.hashes = Buffer.from(given.buffer, given.byteOffset, cap * HASHES);
+    } else {
+      this.hashes = Buffer.alloc(cap * HASHES);
+    }
     if ('hashes' in previous) {
-      previous.hashes.copy(this.hashes, 0, 0, n * HASHES);
+      if (this.hashes.buffer !== previous.hashes.buffer) previous.hashes.copy(this.hashes, 0, 0, n * HASHES);
     } else {
       for (let i = 0; i < n; i++) {
         this.hashes.write(previous.headers[i], i * HASHES, 20, 'hex');

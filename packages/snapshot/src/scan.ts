@@ -7,7 +7,7 @@ import {
 import type { DiffCommand } from './command.js';
 import { DbFileError, DbLineCopier, type DbLayout, readDbFileBinary, readDbMtime, writeDbNewFrom } from './dbfile.js';
 import { DiffEngine, HASHES } from './diff.js';
-import { loadStatCache, writeStatCache } from './statcache.js';
+import { loadStatCache, writeStatCacheFrom } from './statcache.js';
 
 export interface ScanOptions {
   /** As given by the user, already %-decoded; one trailing '/' is stripped here. */
@@ -132,21 +132,22 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   let needStat = false;
   let loaded: DbLayout | null = null;
   try {
-    const db = readDbFileBinary(opts.dbFile);
+    let db = readDbFileBinary(opts.dbFile);
     // Keep only where its lines are (not its names and hashes: the engine has them).
     if (db !== null) loaded = { file: db.file, lineStart: db.lineStart, copyable: db.copyable, identity: db.identity };
     if (db === null) warn(`no db file ${opts.dbFile}, this is the first run`);
     lastcheck = readDbMtime(opts.dbFile) ?? 0;
     if (db !== null && lastcheck === 0 && db.names.length > 0) warn(`no mtime file ${opts.dbFile}.mtime`);
-    const prev = db ?? { names: [], hashes: Buffer.alloc(0) };
     needStat = db !== null && db.names.length > 0;
     if (needStat) cache = loadStatCache(opts.dbFile, db!.sha1, db!.names.length);
-    engine = new DiffEngine(prev, { noDelete: opts.noDelete, noMove: opts.noMove }, (name, i) => {
+    // The engine takes the names and hashes as they were read (a million entries: ~100 MB not copied).
+    engine = new DiffEngine(db ?? { names: [], hashes: Buffer.alloc(0) }, { noDelete: opts.noDelete, noMove: opts.noMove, adopt: true }, (name, i) => {
       // Not in its folder's listing of this scan: gone (no ENOENT stat per MOVE).
       if (notListed(name, i)) return false;
       const st = statSync(fsName(name), { throwIfNoEntry: false });
       return st !== undefined && st.isFile() && mtimeSec(st.mtimeMs) <= lastcheck;
     });
+    db = null;
     walked = new Uint8Array(engine.oldCount);
     listed = new Uint8Array(engine.oldCount);
   } catch (e) {
@@ -157,17 +158,27 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
     return failed(msg);
   }
   const now = Math.floor(Date.now() / 1000);
-  // Stat of every entry of the new db (for the stat cache), by engine index (NaN: unknown).
-  let sIno: Float64Array = new Float64Array(engine.oldCount + 1024).fill(NaN);
-  let sSize: Float64Array = new Float64Array(sIno.length).fill(NaN);
-  let sMtime: Float64Array = new Float64Array(sIno.length).fill(NaN);
-  const grow = (a: Float64Array, n: number): Float64Array => { const b = new Float64Array(n).fill(NaN); b.set(a); return b; };
+  // The stat of every entry of the new db (for the next stat cache), by engine index (NaN: unknown).
+  // Old entries: in the loaded cache's arrays, updated in place (an entry's stat is only ever
+  // replaced by one its hashes are valid for, or by NaN), so the cache is not held twice.
+  const old = engine.oldCount;
+  const nanArray = (n: number): Float64Array => new Float64Array(n).fill(NaN);
+  const oIno: Float64Array = cache?.ino ?? nanArray(old);
+  const oSize: Float64Array = cache?.size ?? nanArray(old);
+  const oMtime: Float64Array = cache?.mtimeMs ?? nanArray(old);
+  // New entries: index - oldCount.
+  let nIno: Float64Array = nanArray(1024);
+  let nSize: Float64Array = nanArray(1024);
+  let nMtime: Float64Array = nanArray(1024);
+  const grow = (a: Float64Array, n: number): Float64Array => { const b = nanArray(n); b.set(a); return b; };
   const record = (i: number, ino: number, size: number, mtimeMs: number): void => {
-    if (i >= sIno.length) {
-      const n = Math.max(i + 1, sIno.length * 2);
-      sIno = grow(sIno, n); sSize = grow(sSize, n); sMtime = grow(sMtime, n);
+    if (i < old) { oIno[i] = ino; oSize[i] = size; oMtime[i] = mtimeMs; return; }
+    const k = i - old;
+    if (k >= nIno.length) {
+      const n = Math.max(k + 1, nIno.length * 2);
+      nIno = grow(nIno, n); nSize = grow(nSize, n); nMtime = grow(nMtime, n);
     }
-    sIno[i] = ino; sSize[i] = size; sMtime[i] = mtimeMs;
+    nIno[k] = ino; nSize[k] = size; nMtime[k] = mtimeMs;
   };
   // Old entries by inode (only with a valid cache): renamed files are not re-read.
   // Open addressing over the cache's inode array: 4-8 bytes per entry, built on first use.
@@ -430,19 +441,14 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
       } finally {
         copier?.close();
       }
-      // The stat cache, in the order of the new db's lines.
+      // The stat cache, in the order of the new db's lines, written column by column.
       const count = engine.survivorCount();
-      const ino = new Float64Array(count);
-      const size = new Float64Array(count);
-      const mtimeMs = new Float64Array(count);
-      let k = 0;
-      const put = (i: number): void => {
-        if (i < sIno.length) { ino[k] = sIno[i]; size[k] = sSize[i]; mtimeMs[k] = sMtime[i]; } else { ino[k] = size[k] = mtimeMs[k] = NaN; }
-        k++;
-      };
-      for (const i of engine.survivors()) put(i);
+      const cols = [[oIno, nIno], [oSize, nSize], [oMtime, nMtime]] as const;
       try {
-        writeStatCache(opts.dbFile, sha, { ino, size, mtimeMs }, count);
+        writeStatCacheFrom(opts.dbFile, sha, count, (c, emit) => {
+          const [o, n] = cols[c];
+          for (const i of engine.survivors()) emit(i < old ? o[i] : i - old < n.length ? n[i - old] : NaN);
+        });
       } catch (e) {
         warn(`cannot write the stat cache: ${(e as Error).message}`);
       }

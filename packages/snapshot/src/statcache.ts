@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { AtomicFileWriter } from '@smd/maildir';
 
@@ -25,32 +25,66 @@ export function statCacheFiles(db: string): string[] {
   return [`${db}.stat-cache.new`, `${db}.stat-cache`];
 }
 
-/** Loads the cache written for the db-file whose SHA-1 is `dbSha1` with `count` lines; null if none fits. */
+/**
+ * Loads the cache written for the db-file whose SHA-1 is `dbSha1` with `count` lines; null if none fits.
+ * The arrays are read in place (no copy of the file in memory).
+ */
 export function loadStatCache(db: string, dbSha1: string, count: number): StatCache | null {
   const head = Buffer.from(`${MAGIC} ${dbSha1} ${count}\n`, 'latin1');
   for (const f of statCacheFiles(db)) {
-    let data: Buffer;
+    let fd: number;
     try {
-      data = readFileSync(f);
+      fd = openSync(f, 'r');
     } catch {
       continue; // missing or unreadable: only a missed shortcut
     }
-    if (data.length !== head.length + 24 * count || !data.subarray(0, head.length).equals(head)) continue;
-    const all = new Float64Array(3 * count);
-    Buffer.from(all.buffer).set(data.subarray(head.length));
-    return { ino: all.subarray(0, count), size: all.subarray(count, 2 * count), mtimeMs: all.subarray(2 * count) };
+    try {
+      if (fstatSync(fd).size !== head.length + 24 * count) continue;
+      const got = Buffer.alloc(head.length);
+      if (readSync(fd, got, 0, head.length, 0) !== head.length || !got.equals(head)) continue;
+      const all = new Float64Array(3 * count);
+      const bytes = new Uint8Array(all.buffer);
+      for (let off = 0; off < bytes.length;) {
+        const n = readSync(fd, bytes, off, bytes.length - off, head.length + off);
+        if (n <= 0) break;
+        off += n;
+      }
+      return { ino: all.subarray(0, count), size: all.subarray(count, 2 * count), mtimeMs: all.subarray(2 * count) };
+    } catch {
+      continue;
+    } finally {
+      closeSync(fd);
+    }
   }
   return null;
 }
 
 /** Writes `<db>.stat-cache.new` (atomically; no fsync: it is only a cache). Arrays of `count` entries, in db-file order. */
 export function writeStatCache(db: string, dbSha1: string, cache: StatCache, count: number): void {
+  const cols = [cache.ino, cache.size, cache.mtimeMs];
+  writeStatCacheFrom(db, dbSha1, count, (c, emit) => { const a = cols[c]; for (let i = 0; i < count; i++) emit(a[i]); });
+}
+
+/**
+ * writeStatCache from a producer of each column (0: inodes, 1: sizes, 2: mtimes), value by value in
+ * db-file order: written through a small buffer, no array of the whole column is built.
+ */
+export function writeStatCacheFrom(db: string, dbSha1: string, count: number, column: (c: 0 | 1 | 2, emit: (v: number) => void) => void): void {
   const w = new AtomicFileWriter(`${db}.stat-cache.new`);
+  const block = new Float64Array(8192);
+  const bytes = new Uint8Array(block.buffer);
   try {
     w.write(`${MAGIC} ${dbSha1} ${count}\n`);
-    for (const a of [cache.ino, cache.size, cache.mtimeMs]) {
-      const v = a.subarray(0, count);
-      w.write(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    for (const c of [0, 1, 2] as const) {
+      let n = 0;
+      let total = 0;
+      column(c, (v) => {
+        block[n++] = v;
+        if (n === block.length) { w.write(bytes); total += n; n = 0; }
+      });
+      if (n > 0) w.write(bytes.subarray(0, n * 8));
+      total += n;
+      if (total !== count) throw new Error(`internal: stat cache column ${c} has ${total} values, not ${count}`);
     }
     w.commit(false);
   } catch (e) {
