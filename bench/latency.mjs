@@ -167,6 +167,8 @@ function runEnv(h, extra) {
   mkdirSync(usage, { recursive: true });
   const nodeOptions = [`--import=${pathToFileURL(join(ROOT, 'bench/lib/usage.mjs')).href}`];
   if (PROF) { mkdirSync(join(h.base, 'prof'), { recursive: true }); nodeOptions.push('--cpu-prof', `--cpu-prof-dir=${join(h.base, 'prof')}`); }
+  // e.g. BENCH_NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2 (then kill -USR2 a process to see its heap)
+  if (process.env.BENCH_NODE_OPTIONS) nodeOptions.push(process.env.BENCH_NODE_OPTIONS);
   return {
     PATH: `${join(ROOT, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}`,
     HOME: h.local, USER: process.env.USER ?? 'root', LANG: 'C.UTF-8',
@@ -187,7 +189,8 @@ async function sync(cmd, h, server) {
   const env = runEnv(h, { LINK_SERVER: server });
   const loadBefore = load();
   const t0 = performance.now();
-  const p = spawn(join(ROOT, 'bin', cmd), ['-v'], { cwd: h.local, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Not -v: smd-pull -v holds every INFO line (two per message) for its final report.
+  const p = spawn(join(ROOT, 'bin', cmd), VERBOSE ? ['-v'] : [], { cwd: h.local, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   p.stdout.on('data', (d) => { log += d; });
   p.stderr.on('data', (d) => { log += d; });
@@ -272,7 +275,7 @@ async function copyBaseline(bytes) {
 // -------------------------------------------------------------- reporting
 function procLine(p) {
   return `${p.prog.padEnd(11)} ${(p.user + p.sys).toFixed(2).padStart(7)} s CPU (${p.user.toFixed(2)} user + ${p.sys.toFixed(2)} sys), ` +
-    `peak RSS ${mb(p.maxRssKB).padStart(7)}`;
+    `peak RSS ${mb(p.maxRssKB).padStart(7)}` + (p.heapPeakMB !== undefined ? ` (heap ${p.heapPeakMB.toFixed(0)} MB, off-heap ${p.externalPeakMB.toFixed(0)} MB at most)` : '');
 }
 
 function timeline(link) {

@@ -81,7 +81,7 @@ export class LocalMailbox {
     const d = await this.realDir(dirOf(name), false);
     if (d === null) return { kind: 'absent' };
     const p = `${d}/${baseOf(name)}`;
-    this.paths.set(name, p);
+    this.remember(name, p);
     return observe(p);
   }
 
@@ -90,7 +90,7 @@ export class LocalMailbox {
     const d = await this.realDir(dirOf(name), false);
     if (d === null) return false;
     const p = `${d}/${baseOf(name)}`;
-    this.paths.set(name, p);
+    this.remember(name, p);
     try { lstatSync(fsPath(p)); return true; } catch { return false; }
   }
 
@@ -106,13 +106,18 @@ export class LocalMailbox {
     const d = await this.realDir(dirOf(name), false);
     if (d === null) throw new Error(`internal: the folder of ${toUtf8(name)} does not exist`);
     const p = `${d}/${baseOf(name)}`;
-    this.paths.set(name, p);
+    this.remember(name, p);
     return p;
   }
 
   /** The local path of a name already mapped (or the name itself): for messages. */
   known(name: ByteString): ByteString {
     return this.paths.get(name) ?? name;
+  }
+
+  /** Only paths that differ from their name are kept: a first pull of a million messages would hold them all (~250 MB). */
+  private remember(name: ByteString, p: ByteString): void {
+    if (p === name) this.paths.delete(name); else this.paths.set(name, p);
   }
 
   /** The local temp directory for a remote name (its folder's tmp/, which ensureFolder made). */

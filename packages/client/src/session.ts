@@ -25,7 +25,7 @@ import { type DiffCommand, CommandSyntaxError, dbFingerprint, parseCommand } fro
 import { type LocalState, type Sibling, decide, namesOf } from './policy.js';
 import { checkMailboxRoot, folderOf, refuseCommand } from './names.js';
 import { DirtyDirs, removeLiveTemps } from './files.js';
-import { AsyncQueue } from './queue.js';
+import { LineQueue } from './queue.js';
 import { renameOnlyScript } from './rename-only.js';
 import { RequestPipeline } from './pipeline.js';
 import { LocalMailbox } from './local.js';
@@ -93,7 +93,10 @@ class ClientSession {
   private readonly local: LocalMailbox;
   private readonly stats = new RunStats();
   private readonly executor: Executor;
-  private readonly commands = new AsyncQueue<DiffCommand | typeof END>();
+  /** The diff lines read ahead of the applier (checked by readCommand; null: END). */
+  private readonly commands = new LineQueue();
+  /** The line readCommand parsed last. */
+  private lastLine = '';
   private readonly siblings: SiblingFinder;
   private readonly journal: ClientJournal;
   private handshakeDone = false;
@@ -202,8 +205,9 @@ class ClientSession {
     const held: DiffCommand[] = [];
     let n = 0;
     for (;;) {
-      const c = await this.pipeline.wait(this.commands.next());
-      if (c === END) break;
+      const line = await this.pipeline.wait(this.commands.next());
+      if (line === null) break;
+      const c = parseCommand(line); // checked when it was read
       if (c.op === 'DELETE' && braked) { held.push(c); continue; }
       await this.apply(c);
       if (++n % every === 0) this.log.progress(`${n} commands applied`);
@@ -233,6 +237,7 @@ class ClientSession {
     }
     if (line === null) throw new TaggedError('Network error: the server closed the connection before the end of the changes', retry('receive-delta', 'network'), 6);
     if (line === 'END') return END;
+    this.lastLine = line;
     let c: DiffCommand;
     try {
       c = parseCommand(line);
@@ -257,7 +262,7 @@ class ClientSession {
     for (;;) {
       const c = await this.readCommand();
       if (this.pipeline.aborted) return;
-      this.commands.push(c);
+      this.commands.push(c === END ? null : this.lastLine);
       if (c === END) break;
     }
     await this.pipeline.pump();

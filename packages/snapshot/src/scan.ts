@@ -166,19 +166,23 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
   const oIno: Float64Array = cache?.ino ?? nanArray(old);
   const oSize: Float64Array = cache?.size ?? nanArray(old);
   const oMtime: Float64Array = cache?.mtimeMs ?? nanArray(old);
-  // New entries: index - oldCount.
-  let nIno: Float64Array = nanArray(1024);
-  let nSize: Float64Array = nanArray(1024);
-  let nMtime: Float64Array = nanArray(1024);
-  const grow = (a: Float64Array, n: number): Float64Array => { const b = nanArray(n); b.set(a); return b; };
+  // New entries (index - oldCount): in chunks of STAT_CHUNK entries (inode, size, mtime each), never
+  // copied as they grow (a first scan of a million messages appends them all).
+  const STAT_CHUNK = 1 << 15;
+  const added: Float64Array[] = [];
   const record = (i: number, ino: number, size: number, mtimeMs: number): void => {
     if (i < old) { oIno[i] = ino; oSize[i] = size; oMtime[i] = mtimeMs; return; }
     const k = i - old;
-    if (k >= nIno.length) {
-      const n = Math.max(k + 1, nIno.length * 2);
-      nIno = grow(nIno, n); nSize = grow(nSize, n); nMtime = grow(nMtime, n);
-    }
-    nIno[k] = ino; nSize[k] = size; nMtime[k] = mtimeMs;
+    const c = Math.floor(k / STAT_CHUNK);
+    while (added.length <= c) added.push(nanArray(3 * STAT_CHUNK));
+    const at = 3 * (k % STAT_CHUNK);
+    const a = added[c];
+    a[at] = ino; a[at + 1] = size; a[at + 2] = mtimeMs;
+  };
+  /** Column `col` (0 inode, 1 size, 2 mtime) of new entry k. */
+  const addedStat = (k: number, col: number): number => {
+    const a = added[Math.floor(k / STAT_CHUNK)];
+    return a === undefined ? NaN : a[3 * (k % STAT_CHUNK) + col];
   };
   // Old entries by inode (only with a valid cache): renamed files are not re-read.
   // Open addressing over the cache's inode array: 4-8 bytes per entry, built on first use.
@@ -443,11 +447,11 @@ export function* diffMaildir(opts: ScanOptions): Generator<DiffCommand, ScanResu
       }
       // The stat cache, in the order of the new db's lines, written column by column.
       const count = engine.survivorCount();
-      const cols = [[oIno, nIno], [oSize, nSize], [oMtime, nMtime]] as const;
+      const olds = [oIno, oSize, oMtime] as const;
       try {
         writeStatCacheFrom(opts.dbFile, sha, count, (c, emit) => {
-          const [o, n] = cols[c];
-          for (const i of engine.survivors()) emit(i < old ? o[i] : i - old < n.length ? n[i - old] : NaN);
+          const o = olds[c];
+          for (const i of engine.survivors()) emit(i < old ? o[i] : addedStat(i - old, c));
         });
       } catch (e) {
         warn(`cannot write the stat cache: ${(e as Error).message}`);

@@ -14,6 +14,8 @@ import { killLater } from './workarea.js';
  * needs. Each run appends after a banner line; the files rotate by size
  * (`.1`, `.2`, ...), so earlier runs stay readable. PROGRESS/TRACE lines
  * only go to the files, so memory does not grow with the length of a run;
+ * so do INFO lines unless the report shows them (`keepInfo`, -v): a first
+ * pull of a million messages logs two million of them (~1 GB held).
  * JOURNAL lines go to neither (the run journal has them).
  */
 export class RunLogs {
@@ -23,19 +25,21 @@ export class RunLogs {
   private readonly remoteLog: RotatingLog;
 
   /** `banner`: the first line of this run in both files. Hooks also append to the client log. */
-  constructor(localPath: string, remotePath: string, banner: string) {
+  constructor(localPath: string, remotePath: string, banner: string, private readonly keepInfo: boolean) {
     this.localLog = new RotatingLog(localPath, RUN_LOG_ROTATION);
     this.remoteLog = new RotatingLog(remotePath, RUN_LOG_ROTATION);
     this.localLog.line(banner);
     this.remoteLog.line(banner);
   }
 
-  localLine(l: string): void { if (l.startsWith(JOURNAL_PREFIX)) return; this.localLog.line(l); if (kept(l)) this.local.push(l); }
-  remoteLine(l: string): void { if (l.startsWith(JOURNAL_PREFIX)) return; this.remoteLog.line(l); if (kept(l)) this.remote.push(l); }
+  localLine(l: string): void { if (l.startsWith(JOURNAL_PREFIX)) return; this.localLog.line(l); if (this.kept(l)) this.local.push(l); }
+  remoteLine(l: string): void { if (l.startsWith(JOURNAL_PREFIX)) return; this.remoteLog.line(l); if (this.kept(l)) this.remote.push(l); }
   close(): void { this.localLog.close(); this.remoteLog.close(); }
-}
 
-const kept = (l: string): boolean => !l.startsWith('PROGRESS: ') && !l.startsWith('TRACE: ');
+  private kept(l: string): boolean {
+    return !l.startsWith('PROGRESS: ') && !l.startsWith('TRACE: ') && (this.keepInfo || !l.startsWith('INFO: '));
+  }
+}
 
 /**
  * Stops a running pair from outside (Ctrl-C): `interrupt` passes the signal

@@ -58,7 +58,7 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
   const started = Date.now();
   const ep = o.endpoint;
   // Both logs are appended to, a banner per run, and rotated by size (upstream's smd-push appended forever, smd-pull truncated).
-  const logs = new RunLogs(home.clientLog(ep), home.serverLog(ep), runBanner(`smd-${direction}`, ep));
+  const logs = new RunLogs(home.clientLog(ep), home.serverLog(ep), runBanner(`smd-${direction}`, ep), o.verbose);
   const journal = new JournalWriter(home, ep, direction);
   const counts = new RunCounter();
   const progress = new ProgressView(direction, ep, o.verbose, o.showTags);

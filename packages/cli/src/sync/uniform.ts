@@ -79,7 +79,7 @@ async function uniformLocked(o: UniformOptions, home: SmdHome, config: EndpointC
   }
   removeRenameDb(home);
 
-  const logs = new RunLogs(home.clientLog(ep), home.serverLog(ep), runBanner('smd-uniform-names', ep));
+  const logs = new RunLogs(home.clientLog(ep), home.serverLog(ep), runBanner('smd-uniform-names', ep), o.verbose);
   let failed = false;
   let transport: TransportFailure | null = null;
   let via = 'ssh';

@@ -1,0 +1,61 @@
+/** The client's queues and waits hold what is queued, no more: a first pull of a million messages queues its whole diff. */
+import t from 'tap';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { WireWriter } from '@smd/protocol';
+import { LineQueue } from '../packages/client/src/queue.js';
+import { RequestPipeline } from '../packages/client/src/pipeline.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+t.test('LineQueue: lines come out in order, across chunks, with the end marker', async (t) => {
+  const q = new LineQueue();
+  const lines = Array.from({ length: 30000 }, (_, i) => `ADD Mail/cur/${i}\xe9:2,S ${'a'.repeat(40)} ${String(i).repeat(1 + (i % 50))}`);
+  lines.push('x'.repeat(3 << 20)); // longer than a chunk
+  lines.push('');
+  for (const l of lines) q.push(l);
+  q.push(null);
+  t.equal(q.size, lines.length + 1);
+  const got: (string | null)[] = [];
+  for (;;) { const l = await q.next(); got.push(l); if (l === null) break; }
+  t.same(got.slice(0, -1), lines, 'every line, in order, latin1 intact');
+  t.equal(got.at(-1), null, 'then the end');
+  t.equal(q.size, 0);
+  // A taker waiting before the push gets the line directly.
+  const waiting = q.next();
+  q.push('late');
+  t.equal(await waiting, 'late');
+});
+
+t.test('LineQueue: a queued line costs its bytes, not a string', async (t) => {
+  const q = new LineQueue();
+  gc();
+  const before = process.memoryUsage();
+  const n = 200000;
+  for (let i = 0; i < n; i++) q.push(`ADD Mail/.Folder${i % 25}/cur/${1700000000 + i}.M${i}P1.host:2,S ${'b'.repeat(40)} ${'c'.repeat(40)}`);
+  gc();
+  const after = process.memoryUsage();
+  // The bytes are in Buffers (whose release after a GC is lazy, so not measured here): no string per line on the heap.
+  const perLine = (after.heapUsed - before.heapUsed) / n;
+  t.ok(perLine < 16, `${perLine.toFixed(1)} bytes of heap per ~130-byte line`);
+  t.equal(q.size, n);
+});
+
+t.test('RequestPipeline.wait: finished waits leave nothing behind', async (t) => {
+  const writer = { flush: async () => undefined, line: async () => undefined } as unknown as WireWriter;
+  const p = new RequestPipeline(writer, 10);
+  const round = async (n: number): Promise<void> => { for (let i = 0; i < n; i++) await p.wait(Promise.resolve(i)); };
+  await round(1000);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  await round(200000);
+  gc();
+  const grew = process.memoryUsage().heapUsed - before;
+  t.ok(grew < 8 * 1024 * 1024, `200,000 waits grew the heap by ${(grew / 1024).toFixed(0)} KiB`);
+  // Still rejects a wait in progress when the session fails.
+  const never = p.wait(new Promise<void>(() => undefined));
+  p.abort(new Error('boom'));
+  await t.rejects(never, /boom/, 'a wait in progress rejects when the session fails');
+  await t.rejects(p.wait(new Promise<void>(() => undefined)), /boom/, 'and so does a wait begun after');
+});
