@@ -11,22 +11,35 @@
 //   that do not type-check run anyway and are killed or survive on behaviour.
 // - The tap runner runs each test file as `node --import=tsx FILE`, and with
 //   perTest coverage only the files that reach a mutant are run for it.
-const scope = process.env.SMD_MUTATE ? process.env.SMD_MUTATE.split(',') : [
-  'packages/snapshot/src/diff.ts',
-  'packages/snapshot/src/dbfile.ts',
-  'packages/client/src/policy.ts',
-  'packages/client/src/names.ts',
-  'packages/protocol/src/wire.ts',
-  'packages/protocol/src/patch.ts',
-  'packages/protocol/src/handshake.ts',
-];
+// Each module of the pure core and the test files that reach it in-process
+// (a mutant only counts as covered by code the test process itself runs).
+const testsOf = {
+  'packages/client/src/policy.ts': ['test/client-policy.test.ts'],
+  'packages/client/src/brake.ts': ['test/client-policy.test.ts'],
+  'packages/client/src/flags.ts': ['test/client-policy.test.ts'],
+  'packages/client/src/names.ts': ['test/client-policy.test.ts'],
+  'packages/maildir/src/roots.ts': ['test/mailbox-roots.test.ts'],
+  'packages/protocol/src/wire.ts': ['test/protocol.test.ts'],
+  'packages/protocol/src/patch.ts': ['test/protocol.test.ts'],
+  'packages/protocol/src/handshake.ts': ['test/protocol.test.ts'],
+  'packages/endpoint/src/loop-schedule.ts': ['test/loop-schedule.test.ts'],
+  'packages/snapshot/src/diff.ts': ['test/snapshot.test.ts'],
+  'packages/snapshot/src/dbfile.ts': ['test/snapshot.test.ts'],
+};
+// SMD_MUTATE=path,path narrows the modules (and so the test files run);
+// SMD_MUTATE_TESTS=file,file overrides the test files.
+const scope = process.env.SMD_MUTATE ? process.env.SMD_MUTATE.split(',') : Object.keys(testsOf);
+const testFiles = process.env.SMD_MUTATE_TESTS
+  ? process.env.SMD_MUTATE_TESTS.split(',')
+  : [...new Set(scope.flatMap((m) => testsOf[m] ?? []))];
+if (testFiles.length === 0) throw new Error(`no test files known for ${scope.join(', ')}: add them to testsOf or set SMD_MUTATE_TESTS`);
 
 export default {
   packageManager: 'npm',
   plugins: ['@stryker-mutator/tap-runner'],
   testRunner: 'tap',
   tap: {
-    testFiles: ['test/protocol.test.ts', 'test/snapshot.test.ts', 'test/client-policy.test.ts'],
+    testFiles,
     nodeArgs: ['--import=tsx'],
     forceBail: true,
   },
@@ -41,7 +54,8 @@ export default {
   coverageAnalysis: 'perTest',
   incremental: true,
   incrementalFile: 'reports/mutation/stryker-incremental.json',
-  concurrency: 2,
+  // 2 shared cores: SMD_MUTATE_CONCURRENCY=1 when the machine is busy.
+  concurrency: Number(process.env.SMD_MUTATE_CONCURRENCY ?? 2),
   timeoutMS: 20000,
   timeoutFactor: 2,
   reporters: ['clear-text', 'progress', 'html', 'json'],
