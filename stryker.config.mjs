@@ -15,8 +15,8 @@
 // (a mutant only counts as covered by code the test process itself runs).
 const testsOf = {
   'packages/client/src/policy.ts': ['test/client-policy.test.ts'],
-  'packages/client/src/brake.ts': ['test/client-policy.test.ts'],
-  'packages/client/src/flags.ts': ['test/client-policy.test.ts'],
+  'packages/client/src/brake.ts': ['test/brake.test.ts'],
+  'packages/client/src/flags.ts': ['test/flags.test.ts', 'test/client-policy.test.ts'],
   'packages/client/src/names.ts': ['test/client-policy.test.ts'],
   'packages/maildir/src/roots.ts': ['test/mailbox-roots.test.ts'],
   'packages/protocol/src/wire.ts': ['test/wire.test.ts'],

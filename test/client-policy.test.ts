@@ -1,8 +1,11 @@
-/** The pure smd-client policy (upstream spec 5.4), row by row, plus the name checks. */
+/**
+ * The pure smd-client policy (upstream spec 5.4), row by row, plus the name
+ * checks. The flag merge is flags.test.ts, the mass-deletion brake brake.test.ts.
+ */
 import t from 'tap';
 import {
   decide, ABSENT, message, type LocalState, type Decision, type Sibling, refuseName, refuseCommand, checkMailboxRoot, folderOf, dirOf, baseOf, renameOnlyScript, upstreamTmpName,
-  mergeFlags, mergedName, splitMessageName, judgeDeletions, brakeRefusal, parseBrakePercent, DEFAULT_BRAKE, countDbFolders,
+  countDbFolders,
 } from '@smd/client';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,29 +73,6 @@ t.test('MOVE', async (t) => {
     note: 'deleted or moved away here, but changed on the other side: fetched again (a message just changed is never lost)' }, 'neither → fetch T');
 });
 
-t.test('flags: three-way merge', async (t) => {
-  t.equal(mergeFlags('S', 'RS', 'FS'), 'FRS', 'both added a flag: union');
-  t.equal(mergeFlags('FS', 'FRS', 'S'), 'RS', 'added there, removed here: both changes kept');
-  t.equal(mergeFlags('FS', 'FS', 'S'), 'S', 'removed here, untouched there: removed');
-  t.equal(mergeFlags('FS', 'S', 'FS'), 'S', 'removed there, untouched here: removed');
-  t.equal(mergeFlags('S', 'RS', 'RS'), 'RS', 'the same change on both sides');
-  t.equal(mergeFlags('', 'S', 'F'), 'FS', 'from new/ (no flags)');
-  t.equal(mergeFlags('S', 'TS', 'ab'), 'Tab', 'ASCII order, keywords (lower case) too');
-  t.equal(mergeFlags('S', 'S', 'S'), 'S');
-});
-
-t.test('flags: names', async (t) => {
-  t.same(splitMessageName('Mail/.W/cur/17.M1.h:2,RS'), { folder: 'Mail/.W', sub: 'cur', unique: '17.M1.h', flags: 'RS' });
-  t.same(splitMessageName('Mail/new/17.M1.h'), { folder: 'Mail', sub: 'new', unique: '17.M1.h', flags: null });
-  t.equal(splitMessageName('Mail/x'), null);
-  t.same(mergedName('Mail/cur/u:2,S', 'Mail/cur/u:2,RS', 'Mail/cur/u:2,FS'), { name: 'Mail/cur/u:2,FRS', from: 'FS', to: 'FRS' });
-  t.same(mergedName('Mail/new/u', 'Mail/cur/u:2,S', 'Mail/cur/u:2,F'), { name: 'Mail/cur/u:2,FS', from: 'F', to: 'FS' }, 'read there, flagged here');
-  t.same(mergedName('Mail/cur/u:2,S', 'Mail/.A/cur/u:2,S', 'Mail/cur/u:2,FS'), { name: 'Mail/.A/cur/u:2,FS', from: 'FS', to: 'FS' },
-    'moved to another folder there, flagged here: the flag follows the message');
-  t.equal(mergedName('Mail/cur/u:2,S', 'Mail/cur/u:2,RS', 'Mail/cur/v:2,FS'), null, 'another message');
-  t.equal(mergedName('Mail/cur/u:2,S', 'Mail/cur/u:2,RS', 'Mail/.B/cur/u:2,FS'), null, 'another folder here');
-});
-
 t.test('flags: concurrent changes in the policy', async (t) => {
   const src = 'Mail/cur/u:2,S';
   const theirs = 'Mail/cur/u:2,RS';
@@ -110,38 +90,6 @@ t.test('flags: concurrent changes in the policy', async (t) => {
   t.equal(kept.kind, 'kept', 'deleted there, flags changed here → kept');
   t.match(kept.kind === 'kept' ? kept.note : '', /deleted on the other side, but its flags were changed here/);
   t.equal(decide(del, () => ABSENT, ctx, () => []).kind, 'ok', 'deleted on both sides');
-});
-
-t.test('mass-deletion brake', async (t) => {
-  const totals = new Map([['Mail', 100], ['Mail/.Work', 30], ['Mail/.Small', 4], ['Other', 10]]);
-  const roots = ['Mail', 'Other'];
-  const judge = (d: Record<string, number>, limits = DEFAULT_BRAKE) => judgeDeletions(new Map(Object.entries(d)), totals, roots, limits);
-  t.equal(judge({}).held, false, 'nothing deleted');
-  t.equal(judge({ Mail: 50 }).held, false, 'exactly half of a folder: allowed');
-  t.equal(judge({ Mail: 51 }).held, true, 'more than half of a folder');
-  t.equal(judge({ 'Mail/.Work': 16 }).held, true, 'more than half of a folder of 30');
-  t.equal(judge({ 'Mail/.Small': 3 }).held, false, 'folders of fewer than 20 are not judged by percentage');
-  t.equal(judge({ Mail: 40, 'Mail/.Work': 15, 'Other': 9 }).held, false, '64 of 144: under half everywhere');
-  const all = judge({ Other: 10 });
-  t.equal(all.held, true, 'every message of a root: held, whatever the size');
-  t.match(all.reasons[0], /^every message of the mailbox Other \(10\): is its disk mounted/);
-  t.equal(judge({ Other: 10 }, { percent: null, minMessages: 20 }).held, true, 'the root rule holds with the percentage off');
-  t.equal(judge({ Mail: 90 }, { percent: null, minMessages: 20 }).held, false, 'percentage off');
-  t.equal(judge({ Mail: 90 }, { percent: 95, minMessages: 20 }).held, false, 'a higher limit');
-  const v = judge({ Mail: 90, 'Mail/.Work': 27 });
-  t.equal(v.deletes, 117);
-  t.same(v.folders.map((f) => [f.folder, f.deletes, f.total]), [['Mail', 90, 100], ['Mail/.Work', 27, 30]]);
-  const r = brakeRefusal(v, new Map([['Mail', ['Mail/cur/a:2,S', 'Mail/cur/b', 'Mail/cur/c', 'Mail/cur/d']]]), (n) => n);
-  t.match(r.message, /^Mass deletion held: this run would delete 117 of the 144 messages of the mailbox \(81%, more than 50%\); 90 of the 100 messages of Mail \(90%, more than 50%\); 27 of the 30 messages of Mail\/\.Work/);
-  t.match(r.message, /  Mail: 90 of 100 \(e\.g\. a:2,S, b, c\)\n/, 'counts per folder, a few names');
-  t.match(r.message, /@@COMMAND@@ --allow-mass-delete @@ENDPOINT@@/);
-  t.match(r.message, /MASS_DELETE_THRESHOLD/);
-  t.same(r.tags, { context: 'delete-messages', probableCause: 'mass-deletion', humanIntervention: 'necessary',
-    suggestedActions: ['run(@@COMMAND@@ --allow-mass-delete @@ENDPOINT@@)'] });
-  t.equal(parseBrakePercent('50'), 50);
-  t.equal(parseBrakePercent('off'), null);
-  t.equal(parseBrakePercent('101'), 'invalid');
-  t.equal(parseBrakePercent('-1'), 'invalid');
 });
 
 t.test('messages per folder in a db-file', async (t) => {
