@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { PassThrough, Writable } from 'node:stream';
 import {
   WireReader, WireWriter, ProtocolError, MAX_LINE, PROTOCOL_VERSION,
-  decideHandshake, sendHandshake, receiveHandshake, TaggedError,
+  decideHandshake, sendHandshake, receiveHandshake, exchangeHandshake, dbMismatchError, TaggedError, UPSTREAM_PROTOCOL_VERSION,
 } from '@smd/protocol';
 
 /** An async iterable yielding the given pieces (latin1 strings or Buffers). */
@@ -168,4 +168,67 @@ t.test('handshake', async (t) => {
     await fail(`protocol ${PROTOCOL_VERSION}\ndbfile nothex -\n`, 'protocol-mismatch', 'necessary');
     await fail(`protocol ${PROTOCOL_VERSION}\ndbf`, 'network', 'avoidable');
   });
+});
+
+t.test('handshake: each refusal in full, the fingerprint line exactly, both dialects', async (t) => {
+  const A = 'a'.repeat(40);
+  const B = '0123456789abcdef0123456789abcdef01234567';
+  const P = `protocol ${PROTOCOL_VERSION}\n`;
+  const failure = async (p: Promise<unknown>): Promise<TaggedError> => {
+    try { await p; } catch (e) { if (e instanceof TaggedError) return e; throw e; }
+    throw new Error('no error');
+  };
+  const refused = async (input: string, message: string, cause: string, what: string): Promise<void> => {
+    const e = await failure(receiveHandshake(new WireReader(pieces(input))));
+    t.same([e.message, e.tags, e.exitCode], [message, cause === 'network'
+      ? { context: 'handshake', probableCause: 'network', humanIntervention: 'avoidable', suggestedActions: ['retry'] }
+      : { context: 'handshake', probableCause: cause, humanIntervention: 'necessary' }, 6], what);
+  };
+  await refused('', 'Network error: the peer closed the connection before the handshake', 'network', 'nothing at all');
+  await refused(P, 'Network error: the peer closed the connection during the handshake', 'network', 'no dbfile line');
+  await refused(`${'x'.repeat(MAX_LINE + 10)}\n`, `Network error during the handshake: line longer than ${MAX_LINE} bytes`, 'network', 'a line too long');
+  await refused('protocol 1.3\ndbfile x -\n', `Wrong protocol version: expected "protocol ${PROTOCOL_VERSION}", got "protocol 1.3" (the peer is upstream syncmaildir 1.3: ` +
+    'this side spoke first, so it could not answer in its protocol; start the synchronization from this smd\'s smd-pull/smd-push, which speak upstream\'s protocol to it)',
+  'protocol-mismatch', 'upstream, with the hint');
+  await refused(`protocol ${PROTOCOL_VERSION}x\n`, `Wrong protocol version: expected "protocol ${PROTOCOL_VERSION}", got "protocol ${PROTOCOL_VERSION}x"`, 'protocol-mismatch', 'a longer version');
+  await refused(`${'y'.repeat(100)}\n`, `Wrong protocol version: expected "protocol ${PROTOCOL_VERSION}", got "${'y'.repeat(80)}"`, 'protocol-mismatch', 'shown up to 80 bytes');
+  for (const bad of [`dbfile ${A}`, `dbfile ${A} `, `dbfile ${A} -x`, ` dbfile ${A} -`, `xdbfile ${A} -`, `dbfile ${A.toUpperCase()} -`, `dbfile ${A.slice(1)} -`,
+    `dbfile ${A}a -`, `dbfile ${A} ${B.slice(1)}`, `dbfile ${A} ${B}0`, `dbfile  ${A} -`, `dbfile ${A}  -`, `dbfile ${'g'.repeat(40)} -`]) {
+    await refused(`${P}${bad}\n`, `Malformed handshake line: ${JSON.stringify(bad)}`, 'protocol-mismatch', JSON.stringify(bad));
+  }
+  await refused(`${P}dbfile ${'z'.repeat(200)}\n`, `Malformed handshake line: ${JSON.stringify(`dbfile ${'z'.repeat(113)}`)}`, 'protocol-mismatch', 'shown up to 120 bytes');
+  t.same(await receiveHandshake(new WireReader(pieces(`${P}dbfile ${B} ${A}\n`))), { db: B, dbNew: A }, 'every hex digit');
+
+  const talk = async (peerSays: string, opts: Parameters<typeof exchangeHandshake>[3]) => {
+    const pipe = new PassThrough();
+    const res = await exchangeHandshake(new WireReader(pieces(peerSays)), new WireWriter(pipe), { db: A, dbNew: B }, opts).then((v) => v, (e: unknown) => e);
+    pipe.end();
+    return { res, sent: Buffer.concat(await pipe.toArray()).toString('latin1') };
+  };
+  let x = await talk(`${P}dbfile ${B} -\n`, {});
+  t.same(x, { res: { peer: { db: B, dbNew: null }, dialect: 'smd' }, sent: `${P}dbfile ${A} ${B}\n` }, 'speaking first: ours, then the peer\'s');
+  x = await talk('', {});
+  t.equal(x.sent, `${P}dbfile ${A} ${B}\n`, 'speaking first: sent before anything is read');
+  t.equal((x.res as TaggedError).tags.probableCause, 'network');
+  x = await talk(`protocol ${UPSTREAM_PROTOCOL_VERSION}\ndbfile ${B} -\n`, {});
+  t.match((x.res as TaggedError).message, /^Wrong protocol version: .*the peer is upstream/, 'speaking first, we speak ours only');
+  x = await talk(`${P}dbfile ${B} -\n`, { listenFirst: true });
+  t.same(x, { res: { peer: { db: B, dbNew: null }, dialect: 'smd' }, sent: `${P}dbfile ${A} ${B}\n` }, 'listening first to smd: answers in ours');
+  x = await talk(`protocol ${UPSTREAM_PROTOCOL_VERSION}\ndbfile ${B} -\n`, { listenFirst: true, upstreamUnavailable: () => null });
+  t.same(x, { res: { peer: { db: B, dbNew: null }, dialect: 'upstream' }, sent: `protocol 1.3\ndbfile ${A} ${B}\n` }, 'listening first to upstream: answers in its protocol');
+  x = await talk(`protocol ${UPSTREAM_PROTOCOL_VERSION}\ndbfile ${B} -\n`, { listenFirst: true });
+  t.equal((x.res as { dialect: string }).dialect, 'upstream', 'nothing said against upstream: spoken');
+  x = await talk(`protocol ${UPSTREAM_PROTOCOL_VERSION}\ndbfile ${B} -\n`, { listenFirst: true, upstreamUnavailable: () => 'xdelta3 is not installed' });
+  t.same([(x.res as TaggedError).message, (x.res as TaggedError).tags.probableCause, x.sent],
+    ['The peer is upstream syncmaildir 1.3 (protocol 1.3), and xdelta3 is not installed', 'protocol-mismatch', ''], 'upstream but unavailable: refused, nothing sent');
+  x = await talk(`${P}dbfile ${B} -\n`, { listenFirst: true, upstreamUnavailable: () => 'xdelta3 is not installed' });
+  t.equal((x.res as { dialect: string }).dialect, 'smd', 'unavailable upstream does not matter to an smd peer');
+  x = await talk('protocol 2.0\n', { listenFirst: true });
+  t.same([(x.res as TaggedError).tags.probableCause, x.sent], ['protocol-mismatch', ''], 'listening first to something else: refused, nothing sent');
+
+  const m = dbMismatchError('/h/.smd/ep__Mail.db.txt');
+  t.same([m.message, m.tags, m.exitCode], ['The db-file /h/.smd/ep__Mail.db.txt does not match the one of the other side: remove it on both hosts to start a full (hash-only) resync',
+    { context: 'handshake', probableCause: 'db-mismatch', humanIntervention: 'necessary', suggestedActions: ['run(rm "/h/.smd/ep__Mail.db.txt")'] }, 6]);
+  t.equal(decideHandshake({ db: A, dbNew: null }, { db: B, dbNew: null }), 'mismatch', 'no .new on either side, other db-files');
+  t.equal(decideHandshake({ db: A, dbNew: null }, { db: B, dbNew: B }), 'mismatch', 'a peer .new equal to its own db is not mine');
 });
