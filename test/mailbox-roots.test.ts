@@ -150,6 +150,15 @@ t.test('MailboxRoots: roots (longest match, absolute or relative, added later, m
   t.equal(r.resolveDir('Mail/.Sub/cur', false)?.real, join(d, 'Mail', '.Sub', 'cur'));
   t.equal(refusal(t, () => r.resolveDir('Nope', false), 'nope').message, 'Nope is not under the mailboxes Mail, Mail/.Nested', 'a root given twice is one root');
 
+  const reversed = new MailboxRoots(['Mail/.Nested', 'Mail'], { cwd: d });
+  t.equal(reversed.rootOf('Mail/.Nested/cur'), 'Mail/.Nested', 'the longest root, whatever the order');
+  t.equal(reversed.rootOf('Mail/.Sub/cur'), 'Mail');
+  writeFileSync(join(d, 'afile'), 'x');
+  const underFile = new MailboxRoots(['afile/Mail'], { cwd: d });
+  t.equal(underFile.resolveDir('afile/Mail/cur', false), null, 'a root below a file does not exist (ENOTDIR is "missing")');
+  symlinkSync('.Loop', join(d, 'Mail', '.Loop'));
+  t.throws(() => r.resolveDir('Mail/.Loop/cur', false), { code: 'ELOOP' }, 'a link loop is an error of its own, not a missing directory');
+
   const later = new MailboxRoots(['Mail'], { cwd: d });
   t.equal(refusal(t, () => later.resolveDir('Mail/.Nested/cur', false), 'before addRoot').path, 'Mail/.Nested', 'a link out of the root');
   t.equal(later.rootOf('Translated/cur'), null);
@@ -176,6 +185,8 @@ t.test('MailboxRoots: roots (longest match, absolute or relative, added later, m
   symlinkSync(join(d, 'elsewhere'), Buffer.from(join(d, `Mail/.L\xe9`), 'latin1'));
   // realpath(3) sees those bytes: the JS realpathSync decoded them as UTF-8 and found nothing (a "dangling" link).
   t.equal(r.resolveDir('Mail/.L\xe9/cur', false)?.real, join(d, 'elsewhere', 'cur'), 'a link named in latin1 bytes into a root is followed');
+  symlinkSync(join(d, 'Mail', '.Café'), join(d, 'Mail', '.ToCafe'));
+  t.equal(r.resolveDir('Mail/.ToCafe/cur', false)?.real, `${d}/${cafe}/cur`, 'a link to a folder named in UTF-8: its real path in the same bytes');
   const bad = refusal(t, () => new MailboxRoots(['Mail'], { cwd: d }).resolveDir('Mail/.L\xe9/cur', false), 'latin1 link');
   t.equal(bad.path, 'Mail/.L\xe9', 'the path is the ByteString');
   t.ok(bad.message.startsWith(`Mail/.L\ufffd is a symbolic link to ${join(d, 'elsewhere')}, outside the mailboxes`), `the message shows it as text: ${bad.message}`);
