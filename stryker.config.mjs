@@ -11,22 +11,41 @@
 //   that do not type-check run anyway and are killed or survive on behaviour.
 // - The tap runner runs each test file as `node --import=tsx FILE`, and with
 //   perTest coverage only the files that reach a mutant are run for it.
-const scope = process.env.SMD_MUTATE ? process.env.SMD_MUTATE.split(',') : [
-  'packages/snapshot/src/diff.ts',
-  'packages/snapshot/src/dbfile.ts',
-  'packages/client/src/policy.ts',
-  'packages/client/src/names.ts',
-  'packages/protocol/src/wire.ts',
-  'packages/protocol/src/patch.ts',
-  'packages/protocol/src/handshake.ts',
-];
+// Each module of the pure core and the test files that reach it in-process
+// (a mutant only counts as covered by code the test process itself runs).
+const testsOf = {
+  'packages/client/src/policy.ts': ['test/client-policy.test.ts'],
+  'packages/client/src/brake.ts': ['test/brake.test.ts'],
+  'packages/client/src/flags.ts': ['test/flags.test.ts', 'test/client-policy.test.ts'],
+  'packages/client/src/names.ts': ['test/client-policy.test.ts'],
+  'packages/maildir/src/roots.ts': ['test/mailbox-roots.test.ts'],
+  'packages/protocol/src/wire.ts': ['test/wire.test.ts'],
+  'packages/protocol/src/patch.ts': ['test/protocol.test.ts'],
+  'packages/protocol/src/handshake.ts': ['test/wire.test.ts'],
+  'packages/endpoint/src/loop-schedule.ts': ['test/loop-schedule.test.ts'],
+  'packages/snapshot/src/diff.ts': ['test/snapshot.test.ts'],
+  'packages/snapshot/src/dbfile.ts': ['test/snapshot.test.ts'],
+};
+// SMD_MUTATE=path,path narrows the modules (and so the test files run);
+// SMD_MUTATE_TESTS=file,file overrides the test files.
+const scope = process.env.SMD_MUTATE ? process.env.SMD_MUTATE.split(',') : Object.keys(testsOf);
+const testFiles = process.env.SMD_MUTATE_TESTS
+  ? process.env.SMD_MUTATE_TESTS.split(',')
+  : [...new Set(scope.flatMap((m) => testsOf[m] ?? []))];
+// Results (incremental file, reports) per scope: a narrowed run keeps only
+// its own modules' results, so runs of different modules do not overwrite
+// each other and may run side by side.
+const runName = process.env.SMD_MUTATE
+  ? scope.map((m) => m.replace(/^packages\/|\.ts$/g, '').replace(/\/src\//, '-').replace(/\//g, '-')).join('+')
+  : 'all';
+if (testFiles.length === 0) throw new Error(`no test files known for ${scope.join(', ')}: add them to testsOf or set SMD_MUTATE_TESTS`);
 
 export default {
   packageManager: 'npm',
   plugins: ['@stryker-mutator/tap-runner'],
   testRunner: 'tap',
   tap: {
-    testFiles: ['test/protocol.test.ts', 'test/snapshot.test.ts', 'test/client-policy.test.ts'],
+    testFiles,
     nodeArgs: ['--import=tsx'],
     forceBail: true,
   },
@@ -36,18 +55,20 @@ export default {
   // TypeScript API (absent from TypeScript 7); ours are relative and need no
   // rewrite, so it is pointed at a file that does not exist.
   tsconfigFile: 'no-tsconfig-rewrite.json',
-  ignorePatterns: ['bench/out', 'reports', '.tap', 'tmp'],
+  ignorePatterns: ['bench/out', 'reports', '.tap', 'tmp', '.stryker-tmp*'],
   mutate: scope,
   coverageAnalysis: 'perTest',
   incremental: true,
-  incrementalFile: 'reports/mutation/stryker-incremental.json',
-  concurrency: 2,
+  incrementalFile: `reports/mutation/${runName}.incremental.json`,
+  // 2 shared cores: SMD_MUTATE_CONCURRENCY=1 when the machine is busy.
+  concurrency: Number(process.env.SMD_MUTATE_CONCURRENCY ?? 2),
   timeoutMS: 20000,
   timeoutFactor: 2,
   reporters: ['clear-text', 'progress', 'html', 'json'],
-  htmlReporter: { fileName: 'reports/mutation/index.html' },
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  htmlReporter: { fileName: `reports/mutation/${runName}.html` },
+  jsonReporter: { fileName: `reports/mutation/${runName}.json` },
   clearTextReporter: { allowColor: false, logTests: false, reportMutants: false, reportScoreTable: true },
   thresholds: { high: 90, low: 85, break: null },
-  tempDirName: '.stryker-tmp',
+  // One level below the checkout (scripts/mutation-sandbox.mjs finds it at ../..), one per scope.
+  tempDirName: `.stryker-tmp-${runName}`,
 };

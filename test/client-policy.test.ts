@@ -1,8 +1,11 @@
-/** The pure smd-client policy (upstream spec 5.4), row by row, plus the name checks. */
+/**
+ * The pure smd-client policy (upstream spec 5.4), row by row, plus the name
+ * checks. The flag merge is flags.test.ts, the mass-deletion brake brake.test.ts.
+ */
 import t from 'tap';
 import {
-  decide, ABSENT, message, type LocalState, type Decision, type Sibling, refuseName, refuseCommand, checkMailboxRoot, folderOf, dirOf, baseOf, renameOnlyScript, upstreamTmpName,
-  mergeFlags, mergedName, splitMessageName, judgeDeletions, brakeRefusal, parseBrakePercent, DEFAULT_BRAKE, countDbFolders,
+  decide, ABSENT, message, type LocalState, type Decision, type Sibling, refuseName, refuseCommand, checkMailboxRoot, folderOf, dirOf, baseOf, renameOnlyScript, upstreamTmpName, namesOf,
+  countDbFolders,
 } from '@smd/client';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,29 +73,6 @@ t.test('MOVE', async (t) => {
     note: 'deleted or moved away here, but changed on the other side: fetched again (a message just changed is never lost)' }, 'neither → fetch T');
 });
 
-t.test('flags: three-way merge', async (t) => {
-  t.equal(mergeFlags('S', 'RS', 'FS'), 'FRS', 'both added a flag: union');
-  t.equal(mergeFlags('FS', 'FRS', 'S'), 'RS', 'added there, removed here: both changes kept');
-  t.equal(mergeFlags('FS', 'FS', 'S'), 'S', 'removed here, untouched there: removed');
-  t.equal(mergeFlags('FS', 'S', 'FS'), 'S', 'removed there, untouched here: removed');
-  t.equal(mergeFlags('S', 'RS', 'RS'), 'RS', 'the same change on both sides');
-  t.equal(mergeFlags('', 'S', 'F'), 'FS', 'from new/ (no flags)');
-  t.equal(mergeFlags('S', 'TS', 'ab'), 'Tab', 'ASCII order, keywords (lower case) too');
-  t.equal(mergeFlags('S', 'S', 'S'), 'S');
-});
-
-t.test('flags: names', async (t) => {
-  t.same(splitMessageName('Mail/.W/cur/17.M1.h:2,RS'), { folder: 'Mail/.W', sub: 'cur', unique: '17.M1.h', flags: 'RS' });
-  t.same(splitMessageName('Mail/new/17.M1.h'), { folder: 'Mail', sub: 'new', unique: '17.M1.h', flags: null });
-  t.equal(splitMessageName('Mail/x'), null);
-  t.same(mergedName('Mail/cur/u:2,S', 'Mail/cur/u:2,RS', 'Mail/cur/u:2,FS'), { name: 'Mail/cur/u:2,FRS', from: 'FS', to: 'FRS' });
-  t.same(mergedName('Mail/new/u', 'Mail/cur/u:2,S', 'Mail/cur/u:2,F'), { name: 'Mail/cur/u:2,FS', from: 'F', to: 'FS' }, 'read there, flagged here');
-  t.same(mergedName('Mail/cur/u:2,S', 'Mail/.A/cur/u:2,S', 'Mail/cur/u:2,FS'), { name: 'Mail/.A/cur/u:2,FS', from: 'FS', to: 'FS' },
-    'moved to another folder there, flagged here: the flag follows the message');
-  t.equal(mergedName('Mail/cur/u:2,S', 'Mail/cur/u:2,RS', 'Mail/cur/v:2,FS'), null, 'another message');
-  t.equal(mergedName('Mail/cur/u:2,S', 'Mail/cur/u:2,RS', 'Mail/.B/cur/u:2,FS'), null, 'another folder here');
-});
-
 t.test('flags: concurrent changes in the policy', async (t) => {
   const src = 'Mail/cur/u:2,S';
   const theirs = 'Mail/cur/u:2,RS';
@@ -112,36 +92,86 @@ t.test('flags: concurrent changes in the policy', async (t) => {
   t.equal(decide(del, () => ABSENT, ctx, () => []).kind, 'ok', 'deleted on both sides');
 });
 
-t.test('mass-deletion brake', async (t) => {
-  const totals = new Map([['Mail', 100], ['Mail/.Work', 30], ['Mail/.Small', 4], ['Other', 10]]);
-  const roots = ['Mail', 'Other'];
-  const judge = (d: Record<string, number>, limits = DEFAULT_BRAKE) => judgeDeletions(new Map(Object.entries(d)), totals, roots, limits);
-  t.equal(judge({}).held, false, 'nothing deleted');
-  t.equal(judge({ Mail: 50 }).held, false, 'exactly half of a folder: allowed');
-  t.equal(judge({ Mail: 51 }).held, true, 'more than half of a folder');
-  t.equal(judge({ 'Mail/.Work': 16 }).held, true, 'more than half of a folder of 30');
-  t.equal(judge({ 'Mail/.Small': 3 }).held, false, 'folders of fewer than 20 are not judged by percentage');
-  t.equal(judge({ Mail: 40, 'Mail/.Work': 15, 'Other': 9 }).held, false, '64 of 144: under half everywhere');
-  const all = judge({ Other: 10 });
-  t.equal(all.held, true, 'every message of a root: held, whatever the size');
-  t.match(all.reasons[0], /^every message of the mailbox Other \(10\): is its disk mounted/);
-  t.equal(judge({ Other: 10 }, { percent: null, minMessages: 20 }).held, true, 'the root rule holds with the percentage off');
-  t.equal(judge({ Mail: 90 }, { percent: null, minMessages: 20 }).held, false, 'percentage off');
-  t.equal(judge({ Mail: 90 }, { percent: 95, minMessages: 20 }).held, false, 'a higher limit');
-  const v = judge({ Mail: 90, 'Mail/.Work': 27 });
-  t.equal(v.deletes, 117);
-  t.same(v.folders.map((f) => [f.folder, f.deletes, f.total]), [['Mail', 90, 100], ['Mail/.Work', 27, 30]]);
-  const r = brakeRefusal(v, new Map([['Mail', ['Mail/cur/a:2,S', 'Mail/cur/b', 'Mail/cur/c', 'Mail/cur/d']]]), (n) => n);
-  t.match(r.message, /^Mass deletion held: this run would delete 117 of the 144 messages of the mailbox \(81%, more than 50%\); 90 of the 100 messages of Mail \(90%, more than 50%\); 27 of the 30 messages of Mail\/\.Work/);
-  t.match(r.message, /  Mail: 90 of 100 \(e\.g\. a:2,S, b, c\)\n/, 'counts per folder, a few names');
-  t.match(r.message, /@@COMMAND@@ --allow-mass-delete @@ENDPOINT@@/);
-  t.match(r.message, /MASS_DELETE_THRESHOLD/);
-  t.same(r.tags, { context: 'delete-messages', probableCause: 'mass-deletion', humanIntervention: 'necessary',
-    suggestedActions: ['run(@@COMMAND@@ --allow-mass-delete @@ENDPOINT@@)'] });
-  t.equal(parseBrakePercent('50'), 50);
-  t.equal(parseBrakePercent('off'), null);
-  t.equal(parseBrakePercent('101'), 'invalid');
-  t.equal(parseBrakePercent('-1'), 'invalid');
+t.test('every conflict and failure in full: message, TAGS, actions', async (t) => {
+  const show = { absolute: (n: string) => `/home/u/${n}`, show: (n: string) => `<${n}>` };
+  const full = (line: string, state: Record<string, LocalState>): Decision => decide(parseCommand(line), (n) => state[n] ?? ABSENT, show);
+  const tags = (context: string, actions: string[]) => ({ context, probableCause: 'concurrent-mailbox-edit', humanIntervention: 'necessary', suggestedActions: actions });
+  const look = (n: string) => [`display-mail("/home/u/${n}")`, `run(rm "/home/u/${n}")`];
+  t.same(full(`ADD ${T} ${H} ${B}`, { [T]: message(X, B) }), { kind: 'conflict',
+    message: `<${T}>: a new message with this name arrived, but a different local message has the same name`,
+    tags: tags('mail-addition', [`run(mv -n "/home/u/${T}" "/home/u/Mail/tmp/t")`]) }, 'ADD');
+  t.same(full(`DELETE ${T} ${H} ${B}`, { [T]: message(X, B) }), { kind: 'conflict',
+    message: `<${T}>: deleted on the other side, but the local file has been modified meanwhile`,
+    tags: tags('delete-message', [...look(T), 'run(@@INVERSECOMMAND@@ @@ENDPOINT@@)']) }, 'DELETE');
+  t.same(full(`COPY ${S} ${H} ${B} TO ${T}`, { [S]: message(H, B), [T]: message(X, B) }), { kind: 'conflict',
+    message: `<${T}>: copy of <${S}>, but the local file has been modified meanwhile`, tags: tags('copy-message', look(T)) }, 'COPY');
+  t.same(full(`COPY ${S} ${H} ${B} TO ${T}`, { [T]: message(X, B) }), full(`COPY ${S} ${H} ${B} TO ${T}`, { [S]: message(H, B), [T]: message(X, B) }), 'COPY, only T');
+  t.same(full(`MOVE ${S} ${H} ${B} TO ${T}`, { [S]: message(H, B), [T]: message(X, B) }), { kind: 'conflict',
+    message: `<${T}>: move target of <${S}>, but the local file has been modified meanwhile`, tags: tags('move-message', look(T)) }, 'MOVE, both');
+  t.same(full(`MOVE ${S} ${H} ${B} TO ${T}`, { [T]: message(X, B) }), { kind: 'conflict',
+    message: `<${T}>: move target of <${S}>, but the local file has been modified meanwhile`, tags: tags('copy-message', look(T)) }, 'MOVE, only T');
+  t.same(full(`REPLACEHEADER ${T} ${H} ${B} WITH ${H2}`, { [T]: message(X, B) }), { kind: 'conflict',
+    message: `<${T}>: header changed on the other side, but the local file has been modified meanwhile`, tags: tags('header-replacement', look(T)) }, 'REPLACEHEADER');
+  t.same(full(`COPYBODY ${S} ${B} TO ${T} ${H2}`, { [T]: message(X, B) }), { kind: 'conflict',
+    message: `<${T}>: new message sharing its body with <${S}>, but the local file has been modified meanwhile`, tags: tags('copy-body', look(T)) }, 'COPYBODY');
+  t.same(full(`REPLACE ${T} ${H} ${B} WITH ${H2} ${B2}`, { [T]: message(X, B) }), { kind: 'conflict',
+    message: `<${T}>: replaced on the other side, but the local file has been modified meanwhile`, tags: tags('replace', look(T)) }, 'REPLACE');
+  t.same(full('ERROR Unable to open directory Mail/cur: gone', {}), { kind: 'failure', message: 'mddiff failed: Unable to open directory Mail/cur: gone',
+    tags: { context: 'mddiff', probableCause: 'directory-disappeared', humanIntervention: 'avoidable' } });
+  t.same(full('ERROR out of memory', {}), { kind: 'failure', message: 'mddiff failed: out of memory', tags: { context: 'mddiff', probableCause: 'unknown', humanIntervention: 'necessary' } });
+  t.same(full('ERROR unable to open directory x', {}).kind === 'failure' && (full('ERROR unable to open directory x', {}) as { tags: { probableCause: string } }).tags.probableCause, 'unknown', 'the prefix is exact');
+});
+
+t.test('every non-conflict decision in full (reasons, notes), odd states', async (t) => {
+  t.same(run(`DELETE ${T} ${H} ${B}`, {}), { kind: 'ok', reason: 'already deleted' });
+  t.same(run(`DELETE ${T} ${H} ${B}`, { [T]: OTHER }).kind, 'conflict', 'DELETE of something that is not the message');
+  t.same(run(`COPY ${S} ${H} ${B} TO ${T}`, { [S]: message(H, B), [T]: message(H, B) }), { kind: 'ok', reason: 'already copied' });
+  t.same(run(`COPY ${S} ${H} ${B} TO ${T}`, { [T]: message(H, B) }), { kind: 'ok', reason: 'already copied' });
+  t.same(run(`COPY ${S} ${H} ${B} TO ${T}`, { [S]: OTHER }), { kind: 'fetch', name: T, header: H, body: B, replace: null }, 'COPY from something that is not a message: fetched');
+  t.same(run(`MOVE ${S} ${H} ${B} TO ${T}`, { [S]: message(X, B), [T]: message(H, B) }), { kind: 'ok', reason: 'already moved (the source has local changes and is kept)' });
+  t.same(run(`MOVE ${S} ${H} ${B} TO ${T}`, { [T]: message(H, B) }), { kind: 'ok', reason: 'already moved' });
+  t.same(run(`MOVE ${S} ${H} ${B} TO ${S}`, { [S]: message(H, B) }), { kind: 'ok', reason: 'source and target are the same name' }, 'MOVE X TO X never deletes X');
+  t.same(run(`MOVE ${S} ${H} ${B} TO ${S}`, {}), { kind: 'ok', reason: 'source and target are the same name' });
+  t.same(run(`MOVE ${S} ${H} ${B} TO ${T}`, { [S]: OTHER, [T]: message(H, B) }), { kind: 'ok', reason: 'already moved (the source has local changes and is kept)' });
+  t.same(run(`REPLACEHEADER ${T} ${H} ${B} WITH ${H2}`, { [T]: message(H2, B) }), { kind: 'ok', reason: 'header already replaced' });
+  t.equal(run(`REPLACEHEADER ${T} ${H} ${B} WITH ${H2}`, { [T]: message(H2, B2) }).kind, 'conflict', 'the new header on another body');
+  t.same(run(`COPYBODY ${S} ${B} TO ${T} ${H2}`, { [T]: message(H2, B) }), { kind: 'ok', reason: 'already there' });
+  t.equal(run(`COPYBODY ${S} ${B} TO ${T} ${H2}`, { [T]: message(H2, B2) }).kind, 'conflict', 'the header on another body');
+  t.same(run(`COPYBODY ${S} ${B} TO ${T} ${H2}`, { [S]: OTHER }), { kind: 'fetch', name: T, header: H2, body: B, replace: null }, 'the source is not a message');
+  t.same(run(`REPLACE ${T} ${H} ${B} WITH ${H2} ${B2}`, { [T]: message(H2, B2) }), { kind: 'ok', reason: 'already replaced' });
+  t.equal(run(`REPLACE ${T} ${H} ${B} WITH ${H2} ${B2}`, { [T]: message(H2, B) }).kind, 'conflict', 'only the new header');
+  t.equal(run(`REPLACE ${T} ${H} ${B} WITH ${H2} ${B2}`, { [T]: OTHER }).kind, 'conflict', 'not a message');
+  t.equal(run(`ADD ${T} ${H} ${B}`, { [T]: message(H, X) }).kind, 'conflict', 'same header, other body');
+
+  // Siblings: asked only when a name is missing; the first usable one decides.
+  const src = 'Mail/cur/u:2,S';
+  const asked: string[] = [];
+  const sibs = (list: Sibling[]) => (n: string): Sibling[] => { asked.push(n); return list; };
+  const move = parseCommand(`MOVE ${src} ${H} ${B} TO Mail/cur/u:2,RS`);
+  t.same(decide(move, () => ABSENT, ctx, sibs([{ name: 'Mail/cur/v:2,FS', state: message(H, B) }, { name: 'Mail/cur/u:2,FS', state: message(H, B) }])),
+    { kind: 'merge-flags', from: 'Mail/cur/u:2,FS', to: 'Mail/cur/u:2,FRS', header: H, body: B, flags: { from: 'FS', to: 'FRS' } }, 'a sibling of another message is passed over');
+  t.same(asked, [src], 'the siblings of the source are asked');
+  t.same(decide(move, () => ABSENT, ctx, sibs([{ name: 'Mail/cur/u:2,FS', state: ABSENT }])).kind, 'fetch', 'an absent sibling is none');
+  const del = parseCommand(`DELETE ${src} ${H} ${B}`);
+  t.same(decide(del, () => ABSENT, ctx, sibs([{ name: 'Mail/cur/u:2,F', state: ABSENT }, { name: 'Mail/cur/u:2,FS', state: OTHER }])),
+    { kind: 'kept', name: 'Mail/cur/u:2,FS', note: 'deleted on the other side, but its flags were changed here: kept, the other side gets it back at its next sync' }, 'the first present sibling is kept');
+  asked.length = 0;
+  decide(del, () => message(H, B), ctx, sibs([]));
+  t.same(asked, [], 'a name that is here needs no siblings');
+
+  t.same(namesOf(parseCommand(`ADD ${T} ${H} ${B}`)), [T]);
+  t.same(namesOf(parseCommand(`DELETE ${T} ${H} ${B}`)), [T]);
+  t.same(namesOf(parseCommand(`REPLACEHEADER ${T} ${H} ${B} WITH ${H2}`)), [T]);
+  t.same(namesOf(parseCommand(`REPLACE ${T} ${H} ${B} WITH ${H2} ${B2}`)), [T]);
+  t.same(namesOf(parseCommand(`COPY ${S} ${H} ${B} TO ${T}`)), [S, T]);
+  t.same(namesOf(parseCommand(`MOVE ${S} ${H} ${B} TO ${T}`)), [S, T]);
+  t.same(namesOf(parseCommand(`COPYBODY ${S} ${B} TO ${T} ${H2}`)), [S, T]);
+  t.same(namesOf(parseCommand('ERROR x')), []);
+  t.equal(upstreamTmpName('Mail/new/a'), 'Mail/tmp/a');
+  t.equal(upstreamTmpName('Mail/cur/new/a'), 'Mail/cur/tmp/a', 'the last cur/new component');
+  t.equal(upstreamTmpName('cur/a'), 'tmp/a', 'the first component too');
+  t.equal(upstreamTmpName('Mail/a/cur'), 'Mail/a/cur', 'never the file name itself');
+  t.equal(upstreamTmpName('a'), 'a');
 });
 
 t.test('messages per folder in a db-file', async (t) => {

@@ -128,6 +128,17 @@ t.test('bad entries: symlinks, loops, unreadable folders, missing root', async (
   mkdirSync(join(d, 'outside2', 'new'), { recursive: true });
   symlinkSync(join(d, 'outside2', 'cur'), join(M, '.Real', 'cur2'));
   t.throws(() => names(M, { follow: [join(d, 'outside')] }), /cur2 is a symbolic link to .*outside2\/cur, outside the mailboxes/, 'any depth, any link');
+  rmSync(join(M, '.Real', 'cur2'));
+  // A link whose name is not UTF-8 (a ByteString byte 0xe9): JS realpathSync used to lose it,
+  // so the link looked dangling, was never checked, and the walk went out through it.
+  const latin1Link = Buffer.from(join(M, '.Caf\xe9'), 'latin1');
+  symlinkSync(join(d, 'outside2'), latin1Link);
+  t.throws(() => names(M, { follow: [join(d, 'outside')] }), { name: 'MaildirWalkError', message: /\.Caf\ufffd is a symbolic link to .*outside2, outside the mailboxes/ },
+    'a link with a name that is not UTF-8 leading out stops the walk too');
+  rmSync(latin1Link);
+  symlinkSync(join(M, '.Real'), latin1Link);
+  t.ok(names(M, { follow: [join(d, 'outside')] }).includes('/.Caf\xe9/cur/r'), 'and one that stays inside is followed');
+  rmSync(latin1Link);
 
   t.throws(() => [...walkMaildir([join(d, 'missing')])], MaildirWalkError, 'missing root');
   writeFileSync(join(d, 'file'), 'x');

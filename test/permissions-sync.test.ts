@@ -3,9 +3,9 @@
  * runs as the unprivileged test user (helpers/unprivileged.ts) on temp HOMEs
  * it owns (as root chmod denies nothing). Server-side faults (unreadable
  * folder or message, unwritable ~/.smd) and client-side ones (read-only
- * tmp/ and cur/ with an ADD, a DELETE, a MOVE, on pull and on push), exact
- * messages and TAGS. Not right yet: the unwritable client ~/.smd, whose
- * assertions are `todo`. (mddiff and smd-server alone: permissions.test.ts.)
+ * tmp/ and cur/ with an ADD, a DELETE, a MOVE, on pull and on push; an
+ * unwritable client ~/.smd), exact messages and TAGS. (mddiff and
+ * smd-server alone: permissions.test.ts.)
  */
 import t, { type Test } from 'tap';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';

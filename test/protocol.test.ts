@@ -1,14 +1,17 @@
+/**
+ * The db-file patch of @smd/protocol (patch.ts): round trips, corrupt and
+ * hostile patches through every applier. The wire and the handshake are in
+ * wire.test.ts.
+ */
 import t, { type Test } from 'tap';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, rmSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import {
-  WireReader, WireWriter, ProtocolError, MAX_LINE, PROTOCOL_VERSION,
-  decideHandshake, sendHandshake, receiveHandshake, TaggedError,
+  WireReader, ProtocolError,
   createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchStream, applyDbPatchToBuffer, parseDbPatch,
   MAX_DB_FILE, maxOpsBytes, PatchError, EMPTY_PATCH, isEmptyPatch, PATCH_MAGIC, REORDER_FASTDIFF_MAX, openDbPatch,
 } from '@smd/protocol';
@@ -36,12 +39,6 @@ function splitEvery(b: Buffer, n: number): Buffer[] {
   return out;
 }
 
-async function readAll(r: WireReader, n: number): Promise<Buffer> {
-  const out: Buffer[] = [];
-  for await (const p of r.readBytes(n)) out.push(Buffer.from(p));
-  return Buffer.concat(out);
-}
-
 async function rejectsKind(t: Test, p: Promise<unknown>, kind: string, msg: string): Promise<void> {
   try {
     await p;
@@ -52,145 +49,6 @@ async function rejectsKind(t: Test, p: Promise<unknown>, kind: string, msg: stri
   }
 }
 type TapTest = Test;
-
-t.test('WireReader', async (t) => {
-  t.test('lines split across pieces, latin1 bytes kept', async (t) => {
-    const r = new WireReader(pieces('proto', 'col 1', '.3\nADD a%20b ', Buffer.from([0xe9, 0xff, 0x0a]), '\n', 'END\n'));
-    t.equal(await r.readLine(), 'protocol 1.3');
-    t.equal(await r.readLine(), 'ADD a%20b \u00e9\u00ff');
-    t.equal(await r.readLine(), '');
-    t.equal(await r.readLine(), 'END');
-    t.equal(await r.readLine(), null, 'clean EOF');
-    t.equal(await r.readLine(), null, 'EOF again');
-  });
-
-  t.test('chunk bodies split across pieces, lines after them', async (t) => {
-    const r = new WireReader(pieces('chu', 'nk 11\nhel', 'lo', ' worl', 'dchunk 0\n', 'chunk 3\nab', 'cEND\n'));
-    t.equal(await r.readChunkHeader(), 11);
-    t.equal((await readAll(r, 11)).toString(), 'hello world');
-    t.equal((await r.readChunk()).length, 0, 'empty chunk');
-    t.equal((await r.readChunk()).toString(), 'abc');
-    t.equal(await r.readLine(), 'END');
-    t.ok(await r.atEnd());
-  });
-
-  t.test('EOF in the middle of a chunk', async (t) => {
-    const r = new WireReader(pieces('chunk 10\nshort'));
-    await rejectsKind(t, r.readChunk(), 'eof', 'short chunk');
-  });
-
-  t.test('EOF in the middle of a line', async (t) => {
-    const r = new WireReader(pieces('GET no-newline'));
-    await rejectsKind(t, r.readLine(), 'eof', 'unterminated line');
-  });
-
-  t.test('EOF while waiting for a chunk header', async (t) => {
-    await rejectsKind(t, new WireReader(pieces()).readChunkHeader(), 'eof', 'no reply');
-  });
-
-  t.test('oversize chunk', async (t) => {
-    await rejectsKind(t, new WireReader(pieces('chunk 1000\n')).readChunkHeader(999), 'limit', 'chunk over the limit');
-    await rejectsKind(t, new WireReader(pieces('chunk 99999999999999999\n')).readChunkHeader(), 'syntax', 'absurd size');
-  });
-
-  t.test('bad chunk headers', async (t) => {
-    for (const bad of ['chunk -1', 'chunk 01', 'chunk', 'chunk 1 2', 'CHUNK 1', 'chunk 0x10', 'ADD x']) {
-      await rejectsKind(t, new WireReader(pieces(`${bad}\n`)).readChunkHeader(), 'syntax', JSON.stringify(bad));
-    }
-  });
-
-  t.test('ABORT reply', async (t) => {
-    const r = new WireReader(pieces('ABORT\nchunk 2\nok'));
-    await rejectsKind(t, r.readChunkHeader(), 'abort', 'ABORT');
-    t.equal((await r.readChunk()).toString(), 'ok', 'the stream goes on after ABORT');
-  });
-
-  t.test('too-long line', async (t) => {
-    const long = 'x'.repeat(MAX_LINE + 10);
-    await rejectsKind(t, new WireReader(pieces(long.slice(0, 5000), long.slice(5000), '\n')).readLine(), 'limit', 'long line');
-    await rejectsKind(t, new WireReader(pieces('a'.repeat(200) + '\n')).readLine(100), 'limit', 'custom max');
-    t.equal(await new WireReader(pieces('a'.repeat(100) + '\n')).readLine(100), 'a'.repeat(100), 'exactly max is fine');
-  });
-});
-
-t.test('WireWriter', async (t) => {
-  t.test('lines, chunks from buffers and async pieces, byte exact', async (t) => {
-    const out: Buffer[] = [];
-    const sink = new Writable({ write(c: Buffer, _e, cb) { out.push(c); cb(); } });
-    const w = new WireWriter(sink);
-    await w.line('dbfile \u00e9');
-    await w.chunk(3, Buffer.from('abc'));
-    await w.chunk(5, pieces('12', '345'));
-    await w.chunk(0, Buffer.alloc(0));
-    await w.line('END');
-    await w.end();
-    t.same(Buffer.concat(out), Buffer.from('dbfile \u00e9\nchunk 3\nabcchunk 5\n12345chunk 0\nEND\n', 'latin1'));
-  });
-
-  t.test('a body that does not match the announced size throws', async (t) => {
-    const w = new WireWriter(new PassThrough().resume());
-    await t.rejects(w.chunk(4, Buffer.from('abc')), /announced/);
-    await t.rejects(w.chunk(4, pieces('ab')), /announced 4/);
-    await t.rejects(w.chunk(2, pieces('ab', 'c')), /beyond the announced/);
-  });
-
-  t.test('reader and writer through a pipe, with backpressure', async (t) => {
-    const pipe = new PassThrough({ highWaterMark: 1024 });
-    const w = new WireWriter(pipe);
-    const big = Buffer.alloc(3 * 1024 * 1024, 7);
-    const writing = (async () => {
-      for (let i = 0; i < 100; i++) await w.line(`GET name ${i}`);
-      await w.chunk(big.length, (async function* () { for (let o = 0; o < big.length; o += 65536) yield big.subarray(o, o + 65536); })());
-      await w.end();
-    })();
-    const r = new WireReader(pipe);
-    for (let i = 0; i < 100; i++) t.equal(await r.readLine(), `GET name ${i}`);
-    t.ok((await r.readChunk()).equals(big));
-    t.equal(await r.readLine(), null);
-    await writing;
-  });
-});
-
-t.test('handshake', async (t) => {
-  const A = 'a'.repeat(40);
-  const B = 'b'.repeat(40);
-  const C = 'c'.repeat(40);
-  t.equal(decideHandshake({ db: A, dbNew: null }, { db: C, dbNew: A }), 'ok', 'rule 1: the peer is behind, it will rename its .new');
-  t.equal(decideHandshake({ db: A, dbNew: B }, { db: B, dbNew: null }), 'adopt-new', 'rule 2: I crashed before renaming my .new');
-  t.equal(decideHandshake({ db: A, dbNew: null }, { db: A, dbNew: null }), 'ok', 'rule 3: same db');
-  t.equal(decideHandshake({ db: A, dbNew: B }, { db: A, dbNew: C }), 'ok', 'rule 3 with stale .new files');
-  t.equal(decideHandshake({ db: A, dbNew: null }, { db: B, dbNew: C }), 'mismatch', 'rule 4');
-  t.equal(decideHandshake({ db: A, dbNew: B }, { db: C, dbNew: B }), 'mismatch', 'equal .new files alone do not agree');
-  t.equal(decideHandshake({ db: A, dbNew: B }, { db: B, dbNew: A }), 'ok', 'rule 1 wins over rule 2');
-
-  t.test('lines on the wire', async (t) => {
-    const pipe = new PassThrough();
-    await sendHandshake(new WireWriter(pipe), { db: A, dbNew: null });
-    pipe.end();
-    const text = Buffer.concat(await pipe.toArray()).toString('latin1');
-    t.equal(text, `protocol ${PROTOCOL_VERSION}\ndbfile ${A} -\n`);
-    t.same(await receiveHandshake(new WireReader(pieces(text))), { db: A, dbNew: null });
-    t.same(await receiveHandshake(new WireReader(pieces(`protocol ${PROTOCOL_VERSION}\ndbfile ${A} ${B}\n`))), { db: A, dbNew: B });
-  });
-
-  t.test('failures carry TAGS', async (t) => {
-    const fail = async (input: string, cause: string, human: string): Promise<void> => {
-      try {
-        await receiveHandshake(new WireReader(pieces(input)));
-        t.fail(`no error for ${JSON.stringify(input)}`);
-      } catch (e) {
-        t.ok(e instanceof TaggedError, 'TaggedError');
-        t.equal((e as TaggedError).tags.probableCause, cause, `${JSON.stringify(input)} -> ${cause}`);
-        t.equal((e as TaggedError).tags.humanIntervention, human);
-      }
-    };
-    await fail('', 'network', 'avoidable');
-    await fail(`protocol ${PROTOCOL_VERSION}\n`, 'network', 'avoidable');
-    await fail('protocol 1.3\ndbfile x -\n', 'protocol-mismatch', 'necessary');
-    await fail(`protocol ${PROTOCOL_VERSION}\ndbfile nothex -\n`, 'protocol-mismatch', 'necessary');
-    await fail(`protocol ${PROTOCOL_VERSION}\ndbf`, 'network', 'avoidable');
-  });
-});
 
 /** A db-file line like mddiff writes. */
 const dbl = (i: number, name = `Mail/cur/${i}.host:2,S`): string => `${sha1(`h${i}`)} ${sha1(`b${i}`)} ${name}\n`;

@@ -38,10 +38,14 @@ export interface RealDir {
 
 const b2s = (b: Buffer): ByteString => b.toString('latin1');
 
-/** The real path of `p` (a ByteString), or null if it does not exist. Other errors are thrown. */
+/**
+ * The real path of `p` (a ByteString), or null if it does not exist. Other errors are thrown.
+ * realpath(3) (`.native`): the JS realpathSync decodes a Buffer path as UTF-8, so a name that
+ * is not UTF-8 looked missing (a link to a folder of the mailbox was refused as dangling).
+ */
 function realpathOrNull(p: ByteString): ByteString | null {
   try {
-    return b2s(realpathSync(fsPath(p), { encoding: 'buffer' }));
+    return b2s(realpathSync.native(fsPath(p), { encoding: 'buffer' }));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;

@@ -88,9 +88,13 @@ function isMailDir(dir: ByteString): boolean {
   return base === 'cur' || base === 'new';
 }
 
-/** The real path of a ByteString path, or null if it cannot be resolved (missing, dangling). */
+/**
+ * The real path of a ByteString path, or null if it cannot be resolved (missing, dangling).
+ * realpath(3) (`.native`): the JS realpathSync turns a Buffer path into a UTF-8 string, so a
+ * name that is not UTF-8 looked missing and its link was never checked (and followed out).
+ */
 function realOrNull(p: ByteString): ByteString | null {
-  try { return realpathSync(fsName(p), { encoding: 'buffer' }).toString('latin1'); } catch { return null; }
+  try { return realpathSync.native(fsName(p), { encoding: 'buffer' }).toString('latin1'); } catch { return null; }
 }
 
 function describe(e: unknown): string {
