@@ -53,6 +53,16 @@ t.test('the loop file', async (t) => {
   t.throws(() => parseLoopConfig('# only comments\n', 'loop'), { message: /nothing to do/ });
 });
 
+t.test('jobs slower than a slot: every line still gets its turn (no starvation)', async (t) => {
+  // Each job takes 3 minutes and every line is due every minute: all are always overdue.
+  const s = startSchedule(entries('1 1 a\n1 0 b\n'), M, T0);
+  const { runs } = simulate(s, T0 + 60 * M, () => 3 * M);
+  const count = (key: string): number => runs.filter(([, k]) => k === key).length;
+  t.ok(count('smd-pull -s b') >= 5, `b is pulled too (${count('smd-pull -s b')} of ${runs.length} runs)`);
+  t.same(runs.slice(0, 3).map(([, k]) => k), ['smd-pull -s a', 'smd-push -s a', 'smd-pull -s b'], 'the first pass in upstream order');
+  t.ok(Math.abs(count('smd-pull -s a') - count('smd-pull -s b')) <= 1, 'taken in turns');
+});
+
 t.test('upstream order and phase, on a wall-clock grid', async (t) => {
   const cfg = entries('1 2 a\n0 3 b\n');
   const s = startSchedule(cfg, M, T0);
@@ -107,7 +117,7 @@ t.test('after a suspend, overdue jobs run at once, each once', async (t) => {
     ran.push(keyOf(s, i)!);
     s = recordOutcome(s, i, { kind: 'ok' }, wake).schedule;
   }
-  t.same(ran, ['smd-pull -s a', 'smd-push -s a', 'smd-pull -s b'], 'every job once, in upstream order');
+  t.same(ran, ['smd-pull -s b', 'smd-pull -s a', 'smd-push -s a'], 'every job once, the longest overdue first (a pull before its push)');
   t.same(s.jobs.map((j) => (j.due - T0) / M), [128, 129, 126], 'then back on the grid');
   t.equal(nextWake(s), T0 + 126 * M);
 });

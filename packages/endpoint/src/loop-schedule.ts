@@ -83,14 +83,22 @@ export function startSchedule(entries: readonly LoopEntry[], minute: number, now
   return { minute, jobs, paused: new Map(), seen: now };
 }
 
-/** Index of the job to run now (the first due in upstream's order), or null. */
+/**
+ * Index of the job to run now, or null: the one due the longest, in
+ * upstream's order among those due at the same time (a pass's pull before
+ * its push). Not simply the first due: when jobs take longer than a slot,
+ * the first lines would be due again at every pick and starve the others.
+ */
 export function dueJob(s: LoopSchedule, now: number): number | null {
+  let best: number | null = null;
+  let bestAt = Infinity;
   for (let i = 0; i < s.jobs.length; i++) {
     const j = s.jobs[i];
     const p = s.paused.get(j.job.endpoint);
-    if (p === undefined ? j.due <= now : p.job === i && p.nextProbe <= now) return i;
+    const at = p === undefined ? j.due : p.job === i ? p.nextProbe : Infinity;
+    if (at <= now && at < bestAt) { best = i; bestAt = at; }
   }
-  return null;
+  return best;
 }
 
 /** When something is due next (the shell sleeps until then, or until woken). */
