@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap';
 import { PassThrough, Writable } from 'node:stream';
 import {
-  WireReader, WireWriter, ProtocolError, MAX_LINE, PROTOCOL_VERSION,
+  WireReader, WireWriter, ProtocolError, MAX_LINE, MAX_CHUNK, PROTOCOL_VERSION,
   decideHandshake, sendHandshake, receiveHandshake, exchangeHandshake, dbMismatchError, TaggedError, UPSTREAM_PROTOCOL_VERSION,
 } from '@smd/protocol';
 
@@ -231,4 +231,124 @@ t.test('handshake: each refusal in full, the fingerprint line exactly, both dial
     { context: 'handshake', probableCause: 'db-mismatch', humanIntervention: 'necessary', suggestedActions: ['run(rm "/h/.smd/ep__Mail.db.txt")'] }, 6]);
   t.equal(decideHandshake({ db: A, dbNew: null }, { db: B, dbNew: null }), 'mismatch', 'no .new on either side, other db-files');
   t.equal(decideHandshake({ db: A, dbNew: null }, { db: B, dbNew: B }), 'mismatch', 'a peer .new equal to its own db is not mine');
+});
+
+/** A source that yields `ps` and then never anything again (a silent peer). */
+async function* thenSilent(...ps: string[]): AsyncGenerator<Buffer> {
+  for (const p of ps) yield Buffer.from(p, 'latin1');
+  await new Promise<never>(() => undefined);
+}
+
+/** A source that yields `p` after `ms`. */
+async function* late(ms: number, p: string): AsyncGenerator<Buffer> {
+  await new Promise((r) => setTimeout(r, ms));
+  yield Buffer.from(p, 'latin1');
+}
+
+/** The ProtocolError `p` rejects with, as [kind, message]. */
+async function refusal(p: Promise<unknown>): Promise<[string, string]> {
+  try { await p; } catch (e) { if (e instanceof ProtocolError) return [e.kind, e.message]; throw e; }
+  throw new Error('no error');
+}
+
+t.test('WireReader: every bound and refusal, with its message', async (t) => {
+  t.same(await refusal(new WireReader(thenSilent('GET a'), { idleTimeoutMs: 600 }).readLine()),
+    ['timeout', 'the peer sent nothing for 1 s (idle timeout)'], 'a silent peer: timeout, in seconds');
+  t.same(await refusal(new WireReader(thenSilent(), { idleTimeoutMs: 600 }).readChunkHeader()),
+    ['timeout', 'the peer sent nothing for 1 s (idle timeout)'], 'silent while a reply is awaited');
+  t.equal(await new WireReader(late(100, 'late\n'), { idleTimeoutMs: 0 }).readLine(), 'late', '0: no bound');
+  t.equal(await new WireReader(late(100, 'late\n')).readLine(), 'late', 'the default bound is not immediate');
+  t.equal(await new WireReader(late(100, 'late\n'), { idleTimeoutMs: 5000 }).readLine(), 'late', 'a peer within the bound');
+
+  // A peer streaming bytes without a newline is refused once it passes the
+  // bound, not buffered until it stops.
+  t.same(await refusal(new WireReader(thenSilent('a'.repeat(101)), { idleTimeoutMs: 0 }).readLine(100)),
+    ['limit', 'line longer than 100 bytes'], 'no newline yet, over the bound');
+  t.same(await refusal(new WireReader(pieces('a'.repeat(101), '\n')).readLine(100)), ['limit', 'line longer than 100 bytes'], 'newline in the next piece');
+  t.equal(await new WireReader(pieces('a'.repeat(100), '\n')).readLine(100), 'a'.repeat(100), 'exactly max, newline in the next piece');
+  t.equal(await new WireReader(pieces('a'.repeat(MAX_LINE), '\n')).readLine(), 'a'.repeat(MAX_LINE), 'exactly MAX_LINE by default');
+  t.same(await refusal(new WireReader(pieces('a'.repeat(MAX_LINE + 1), '\n')).readLine()), ['limit', `line longer than ${MAX_LINE} bytes`], 'MAX_LINE + 1 by default');
+  const r = new WireReader(pieces(`x\n${'a'.repeat(100)}\n${'b'.repeat(101)}\n`));
+  t.equal(await r.readLine(100), 'x');
+  t.equal(await r.readLine(100), 'a'.repeat(100), 'the bound counts from the line start, not the buffer start');
+  t.same(await refusal(r.readLine(100)), ['limit', 'line longer than 100 bytes'], 'a later line over the bound');
+
+  t.same(await refusal(new WireReader(pieces('GET x')).readLine()), ['eof', 'connection closed in the middle of a line']);
+  t.same(await refusal(new WireReader(pieces()).readChunkHeader()), ['eof', 'connection closed while waiting for data']);
+  t.same(await refusal(new WireReader(pieces('ABORT\n')).readChunkHeader()), ['abort', 'peer refused the request (ABORT)']);
+  t.same(await refusal(new WireReader(pieces('chunk x\n')).readChunkHeader()), ['syntax', 'expected "chunk N", got "chunk x"']);
+  t.same(await refusal(new WireReader(pieces(`${'c'.repeat(100)}\n`)).readChunkHeader()), ['syntax', `expected "chunk N", got "${'c'.repeat(80)}"`], 'shown up to 80 bytes');
+  t.same(await refusal(new WireReader(pieces('chunk 10\nshort')).readChunk()), ['eof', 'connection closed 5 bytes before the end of a 10-byte chunk']);
+
+  t.equal(await new WireReader(pieces('chunk 999\n')).readChunkHeader(999), 999, 'exactly the limit');
+  t.same(await refusal(new WireReader(pieces('chunk 1000\n')).readChunkHeader(999)), ['limit', 'chunk of 1000 bytes exceeds the limit of 999']);
+  t.equal(await new WireReader(pieces(`chunk ${MAX_CHUNK}\n`)).readChunkHeader(), MAX_CHUNK, 'MAX_CHUNK by default');
+  t.same(await refusal(new WireReader(pieces(`chunk ${MAX_CHUNK + 1}\n`)).readChunkHeader()), ['limit', `chunk of ${MAX_CHUNK + 1} bytes exceeds the limit of ${MAX_CHUNK}`]);
+  t.same(await refusal(new WireReader(pieces('chunk 1000000000000000\n')).readChunkHeader()), ['limit', `chunk of 1000000000000000 bytes exceeds the limit of ${MAX_CHUNK}`], '16 digits: a number, over the limit');
+  t.same(await refusal(new WireReader(pieces('chunk 10\n12345')).readChunk(8)), ['limit', 'chunk of 10 bytes exceeds the limit of 8'], 'readChunk passes its limit on');
+  t.same(await refusal(new WireReader(pieces(`chunk ${MAX_CHUNK + 1}\n`)).readChunk()), ['limit', `chunk of ${MAX_CHUNK + 1} bytes exceeds the limit of ${MAX_CHUNK}`], 'readChunk: MAX_CHUNK by default');
+});
+
+t.test('WireReader: counts, hasLine, atEnd', async (t) => {
+  const r = new WireReader(pieces('ab\nchu', 'nk 3\nxyz', 'rest'));
+  t.equal(r.hasLine(), false, 'nothing read yet');
+  t.equal(await r.readLine(), 'ab');
+  t.equal(r.bytesRead, 3);
+  t.equal(r.hasLine(), false, 'the rest of the piece has no newline');
+  t.equal(await r.readChunkHeader(), 3);
+  t.equal(r.bytesRead, 11);
+  t.equal(r.hasLine(), false);
+  t.equal((await readAll(r, 3)).toString(), 'xyz');
+  t.equal(r.bytesRead, 14);
+  t.equal(await r.atEnd(), false, 'bytes left');
+  t.equal((await readAll(r, 4)).toString(), 'rest', 'atEnd consumed nothing');
+  t.equal(await r.atEnd(), true);
+  const r2 = new WireReader(pieces('a\nb\n'));
+  t.equal(await r2.readLine(), 'a');
+  t.equal(r2.hasLine(), true, 'a whole line buffered');
+  t.equal(await r2.atEnd(), false);
+  t.equal(await r2.readLine(), 'b');
+  t.equal(r2.hasLine(), false);
+  t.equal(await r2.atEnd(), true);
+});
+
+t.test('WireWriter: bounds, batching, closed streams', async (t) => {
+  // A peer that reads nothing: the write waits for 'drain', bounded.
+  const stuck = new Writable({ highWaterMark: 16, write(_c, _e, _cb) { /* never done */ } });
+  const w = new WireWriter(stuck, { idleTimeoutMs: 600 });
+  t.same(await refusal(w.raw(Buffer.alloc(100))), ['timeout', 'the peer read nothing for 1 s (idle timeout)']);
+  stuck.destroy();
+
+  const failing = new Writable({ highWaterMark: 16, write(_c, _e, _cb) { /* never done */ } });
+  const wf = new WireWriter(failing, { idleTimeoutMs: 0 });
+  const p = refusal(wf.raw(Buffer.alloc(100)));
+  failing.destroy(new Error('EPIPE here'));
+  t.same(await p, ['eof', 'write failed: EPIPE here'], 'an error while waiting');
+
+  const closing = new Writable({ highWaterMark: 16, write(_c, _e, _cb) { /* never done */ } });
+  const wc = new WireWriter(closing, { idleTimeoutMs: 0 });
+  const pc = refusal(wc.raw(Buffer.alloc(100)));
+  closing.destroy();
+  t.same(await pc, ['eof', 'connection closed while writing'], 'closed while waiting');
+  t.same(await refusal(wc.raw(Buffer.alloc(1))), ['eof', 'connection closed while writing'], 'writing to a destroyed stream');
+
+  const out: Buffer[] = [];
+  const sink = new Writable({ write(c: Buffer, _e, cb) { out.push(Buffer.from(c)); cb(); } });
+  const ws = new WireWriter(sink);
+  await ws.line('x'.repeat(64 * 1024 - 2));
+  t.equal(out.length, 0, 'under 64 KiB: queued');
+  await ws.line('');
+  t.equal(Buffer.concat(out).length, 64 * 1024, 'at 64 KiB: written without a flush');
+  t.equal(ws.bytesWritten, 64 * 1024);
+  await ws.line('GET a');
+  await ws.chunk(100_000, Buffer.alloc(100_000, 1));
+  t.equal(Buffer.concat(out).length, 64 * 1024 + 6 + 13 + 100_000, 'a big body is written at once, after what was queued');
+  t.ok(Buffer.concat(out).subarray(64 * 1024).equals(Buffer.concat([Buffer.from('GET a\nchunk 100000\n'), Buffer.alloc(100_000, 1)])), 'in order');
+  await ws.chunk(3, Buffer.from('abc'));
+  t.equal(Buffer.concat(out).length, 64 * 1024 + 6 + 13 + 100_000, 'a small body is queued');
+  await ws.end();
+  t.equal(Buffer.concat(out).length, 64 * 1024 + 6 + 13 + 100_000 + 11, 'end flushes');
+  t.equal(ws.bytesWritten, 64 * 1024 + 6 + 13 + 100_000 + 11);
+  await ws.end();
+  t.same(await refusal(ws.raw(Buffer.alloc(1))), ['eof', 'connection closed while writing'], 'writing after end');
 });
