@@ -352,3 +352,22 @@ t.test('WireWriter: bounds, batching, closed streams', async (t) => {
   await ws.end();
   t.same(await refusal(ws.raw(Buffer.alloc(1))), ['eof', 'connection closed while writing'], 'writing after end');
 });
+
+t.test('handshake: the version on the wire, and only peer faults become network errors', async (t) => {
+  t.equal(PROTOCOL_VERSION, '1.3+fastdiff', 'what upstream 1.3 peers refuse cleanly (protocol.md)');
+  t.equal(UPSTREAM_PROTOCOL_VERSION, '1.3');
+  const pipe = new PassThrough();
+  await sendHandshake(new WireWriter(pipe), { db: 'a'.repeat(40), dbNew: null });
+  pipe.end();
+  t.equal(Buffer.concat(await pipe.toArray()).toString('latin1'), `protocol 1.3+fastdiff\ndbfile ${'a'.repeat(40)} -\n`);
+  await t.rejects(receiveHandshake(new WireReader(pieces('protocol \n'))), /Wrong protocol version/, 'an empty version is refused');
+  // Our own failure (not the peer's) is not disguised as a retryable network error.
+  const bug = new TypeError('a bug of ours');
+  async function* broken(): AsyncGenerator<Buffer> { throw bug; }
+  try {
+    await receiveHandshake(new WireReader(broken()));
+    t.fail('no error');
+  } catch (e) {
+    t.equal(e, bug, 'rethrown as is');
+  }
+});
