@@ -371,3 +371,20 @@ t.test('handshake: the version on the wire, and only peer faults become network 
     t.equal(e, bug, 'rethrown as is');
   }
 });
+
+t.test('wire: after the wire.ts measurement (survivors of it)', async (t) => {
+  for (const bad of ['xchunk 1', ' chunk 1', 'ADD chunk 1']) {
+    t.same(await refusal(new WireReader(pieces(`${bad}\n`)).readChunkHeader()), ['syntax', `expected "chunk N", got ${JSON.stringify(bad)}`], 'anchored at the line start');
+  }
+  const r = new WireReader(pieces('a\n', '\nz'));
+  t.equal(await r.readLine(), 'a');
+  t.equal(await r.atEnd(), false);
+  t.equal(r.hasLine(), true, 'a newline first in a fresh piece');
+  // Each wait for 'drain' leaves no listener behind (a long session waits thousands of times).
+  const slow = new Writable({ highWaterMark: 16, write(_c, _e, cb) { setTimeout(cb, 5); } });
+  const w = new WireWriter(slow);
+  for (let i = 0; i < 3; i++) await w.raw(Buffer.alloc(100));
+  t.same([slow.listenerCount('drain'), slow.listenerCount('error'), slow.listenerCount('close')], [0, 0, 0]);
+  t.equal(await new WireReader((async function* () { yield 'li'; yield 'ne\n'; })()).readLine(), 'line', 'string pieces (a stream with an encoding) are latin1');
+  t.equal(await new WireReader((async function* () { yield '\u00e9\n'; })()).readLine(), '\u00e9');
+});
