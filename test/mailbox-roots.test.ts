@@ -11,24 +11,8 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MailboxRoots, PathRefusal } from '@smd/maildir';
+import { listing, temp } from './helpers/tree-listing.js';
 
-function temp(t: { teardown(fn: () => void): void }, prefix = 'smd-roots-'): string {
-  const d = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
-  t.teardown(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
-
-/** Every entry under `dir` with its content hash or link target; throws if `dir` is missing (two missing trees must not compare equal). */
-function listing(dir: string, rel = ''): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of readdirSync(join(dir, rel)).sort()) {
-    const r = rel ? `${rel}/${e}` : e;
-    const st = lstatSync(join(dir, r));
-    if (st.isSymbolicLink()) out[r] = `-> ${readlinkSync(join(dir, r))}`;
-    else if (st.isDirectory()) { out[r] = 'dir'; Object.assign(out, listing(dir, r)); } else out[r] = createHash('sha1').update(readFileSync(join(dir, r))).digest('hex');
-  }
-  return out;
-}
 
 /** The PathRefusal `f` throws (fails the test if it throws nothing or something else). */
 function refusal(t: Test, f: () => unknown, what: string): PathRefusal {

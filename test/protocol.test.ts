@@ -15,6 +15,7 @@ import {
   createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchStream, applyDbPatchToBuffer, parseDbPatch,
   MAX_DB_FILE, maxOpsBytes, PatchError, EMPTY_PATCH, isEmptyPatch, PATCH_MAGIC, REORDER_FASTDIFF_MAX, openDbPatch,
 } from '@smd/protocol';
+import { rejectsKind } from './helpers/protocol-errors.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const dirs: string[] = [];
@@ -39,15 +40,6 @@ function splitEvery(b: Buffer, n: number): Buffer[] {
   return out;
 }
 
-async function rejectsKind(t: Test, p: Promise<unknown>, kind: string, msg: string): Promise<void> {
-  try {
-    await p;
-    t.fail(`${msg}: no error`);
-  } catch (e) {
-    t.ok(e instanceof ProtocolError, `${msg}: ProtocolError`);
-    t.equal((e as ProtocolError).kind, kind, `${msg}: kind ${kind}`);
-  }
-}
 type TapTest = Test;
 
 /** A db-file line like mddiff writes. */

@@ -9,24 +9,8 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runAgainst, addLine, hashes, sha1, type Script, type Result } from './helpers/fake-server.js';
+import { listing, temp } from './helpers/tree-listing.js';
 
-function temp(t: { teardown(fn: () => void): void }, prefix = 'smd-roots-'): string {
-  const d = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
-  t.teardown(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
-
-/** Every entry under `dir` with its content hash or link target; throws if `dir` is missing (two missing trees must not compare equal). */
-function listing(dir: string, rel = ''): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of readdirSync(join(dir, rel)).sort()) {
-    const r = rel ? `${rel}/${e}` : e;
-    const st = lstatSync(join(dir, r));
-    if (st.isSymbolicLink()) out[r] = `-> ${readlinkSync(join(dir, r))}`;
-    else if (st.isDirectory()) { out[r] = 'dir'; Object.assign(out, listing(dir, r)); } else out[r] = sha1(readFileSync(join(dir, r)));
-  }
-  return out;
-}
 
 const A = 'Subject: a\nFrom: x@y\n\nbody a\n';
 const B = 'Subject: b\n\nbody b\n';

@@ -9,6 +9,7 @@ import {
   WireReader, WireWriter, ProtocolError, MAX_LINE, MAX_CHUNK, PROTOCOL_VERSION,
   decideHandshake, sendHandshake, receiveHandshake, exchangeHandshake, dbMismatchError, TaggedError, UPSTREAM_PROTOCOL_VERSION,
 } from '@smd/protocol';
+import { rejectsKind } from './helpers/protocol-errors.js';
 
 /** An async iterable yielding the given pieces (latin1 strings or Buffers). */
 async function* pieces(...ps: (string | Buffer)[]): AsyncGenerator<Buffer> {
@@ -21,15 +22,6 @@ async function readAll(r: WireReader, n: number): Promise<Buffer> {
   return Buffer.concat(out);
 }
 
-async function rejectsKind(t: Test, p: Promise<unknown>, kind: string, msg: string): Promise<void> {
-  try {
-    await p;
-    t.fail(`${msg}: no error`);
-  } catch (e) {
-    t.ok(e instanceof ProtocolError, `${msg}: ProtocolError`);
-    t.equal((e as ProtocolError).kind, kind, `${msg}: kind ${kind}`);
-  }
-}
 
 t.test('WireReader', async (t) => {
   t.test('lines split across pieces, latin1 bytes kept', async (t) => {
