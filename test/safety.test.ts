@@ -100,7 +100,7 @@ t.test('Ctrl-C: both sides stop, nothing half-applied, the summary says so; the 
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
   child.stderr.resume();
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
   t.teardown(() => { try { process.kill(-(child.pid as number), 'SIGKILL'); } catch { /* all gone */ } });
   let sent = false;
   for (let i = 0; i < 600 && !sent; i++) {

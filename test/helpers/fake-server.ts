@@ -99,8 +99,9 @@ export async function runAgainst(opts: { home: string; cwd?: string; args: strin
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
   child.stdin!.on('error', () => { /* client gone */ });
+  // 'close', not 'exit': the stderr still in the pipe after the exit is part of the result (CI lost it under load).
   const exited = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (status, signal) => resolve({ status, signal })));
+    child.once('close', (status, signal) => resolve({ status, signal })));
 
   const events: string[] = [];
   const handshake: string[] = [];
