@@ -166,7 +166,8 @@ function runEnv(h, extra) {
   const usage = join(h.base, 'usage');
   mkdirSync(usage, { recursive: true });
   const nodeOptions = [`--import=${pathToFileURL(join(ROOT, 'bench/lib/usage.mjs')).href}`];
-  if (PROF) { mkdirSync(join(h.base, 'prof'), { recursive: true }); nodeOptions.push('--cpu-prof', `--cpu-prof-dir=${join(h.base, 'prof')}`); }
+  // Node 20 refuses --cpu-prof in NODE_OPTIONS: a preload profiles through the inspector (bench/lib/prof-top.mjs reads it).
+  if (PROF) { mkdirSync(join(h.base, 'prof'), { recursive: true }); nodeOptions.push(`--import=${pathToFileURL(join(ROOT, 'bench/lib/cpu-prof.mjs')).href}`); }
   // e.g. BENCH_NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2 (then kill -USR2 a process to see its heap)
   if (process.env.BENCH_NODE_OPTIONS) nodeOptions.push(process.env.BENCH_NODE_OPTIONS);
   return {
@@ -175,7 +176,7 @@ function runEnv(h, extra) {
     SMD_SSH: `${process.execPath} ${join(ROOT, 'bench/link-ssh.mjs')}`,
     LINK_REMOTE_HOME: h.remote, LINK_DELAY: String(DELAY), LINK_RATE: String(RATE), LINK_WINDOW: String(WINDOW),
     LINK_REPORT: join(h.base, 'link.json'), LINK_T0: String(Date.now()),
-    NODE_OPTIONS: nodeOptions.join(' '), BENCH_USAGE_DIR: usage,
+    NODE_OPTIONS: nodeOptions.join(' '), BENCH_USAGE_DIR: usage, ...(PROF ? { BENCH_PROF_DIR: join(h.base, 'prof') } : {}),
     ...extra,
   };
 }

@@ -12,8 +12,9 @@ import { type Decision, namesOf } from './policy.js';
 import { baseOf, dirOf, folderOf } from './names.js';
 import { splitMessageName } from './flags.js';
 import { type ClientJournal, HEAD_BYTES, readHead } from './journal.js';
-import { DirtyDirs, TempFile, copyRange, exists, hashWithSplit, observe, placeNoClobber, placeOver } from './files.js';
+import { DirtyDirs, TempFile, TempFileSource, copyRange, exists, hashWithSplit, observe, placeNoClobber, placeOver } from './files.js';
 import { Semaphore } from './queue.js';
+import type { Durability } from './durable.js';
 import type { RequestPipeline } from './pipeline.js';
 import type { LocalMailbox } from './local.js';
 import { necessary, replyError } from './errors.js';
@@ -65,8 +66,10 @@ export interface ExecutorOptions {
 export class Executor {
   /** False with an upstream peer: it knows no SKIP, a command that cannot be done fails the run (as upstream). */
   canSkip = true;
-  /** Received messages waiting for their fsync (each holds an open fd): at most 64. */
-  private readonly finishing = new Semaphore(64);
+  /** Received messages between their temp file's creation and their placement. */
+  private readonly finishing: Semaphore;
+  /** Where received messages are written first (created ahead). */
+  readonly temps = new TempFileSource();
   private lastProgress = 0;
 
   constructor(
@@ -78,7 +81,10 @@ export class Executor {
     private readonly stats: RunStats,
     readonly dirty: DirtyDirs,
     private readonly journal: ClientJournal,
-  ) {}
+    private readonly durability: Durability,
+  ) {
+    this.finishing = new Semaphore(durability.waitingLimit);
+  }
 
   /** Where a remote name is (or would be) here, for the journal: its folder need not exist (dry run). */
   private async shown(name: ByteString): Promise<ByteString> {
@@ -285,7 +291,7 @@ export class Executor {
       await this.finishing.acquire();
       let tmp: TempFile;
       try {
-        tmp = new TempFile(tmpDir);
+        tmp = await this.temps.take(tmpDir);
       } catch (e) {
         this.finishing.release();
         throw fsFailure('receive', `Unable to create a temporary file in ${toUtf8(tmpDir)}`, tmpDir, e, 1);
@@ -307,13 +313,13 @@ export class Executor {
         this.finishing.release();
         throw replyError(e, name);
       }
-      // The reply is consumed: fsync, verify and place while the pump reads the next one
+      // The reply is consumed: make it durable, verify and place while the pump reads the next one
       // (wrapped in an object: returning the promise itself would make the pump wait for it).
       return { completion: (async () => {
         let placed = false;
         try {
           let h;
-          try { h = await tmp.finishAsync(); } catch (e) { throw fsFailure('receive', failed, tmpDir, e, 1); }
+          try { h = await this.durability.finish(tmp, tmpDir); } catch (e) { throw fsFailure('receive', failed, tmpDir, e, 1); }
           if (h !== null && h.header === header && h.body === body) {
             this.place(tmp, target, header, body, replace, replace === null ? 'mail-addition' : 'replace', failed);
             placed = true;

@@ -15,7 +15,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { type ByteString, describeFsError, fsErrorCause, fsyncDir, isFsError, toUtf8 } from '@smd/maildir';
+import { type ByteString, describeFsError, fsErrorCause, fileSystemSync, fsyncDir, isFsError, toUtf8 } from '@smd/maildir';
 import {
   type SessionLog, ProtocolError, TaggedError, WireReader, WireWriter,
   type DbFingerprint, type Dialect, dbMismatchError, decideHandshake, exchangeHandshake, formatSkippedTags, formatStatsTags, formatTransferredTags,
@@ -25,6 +25,7 @@ import { type DiffCommand, CommandSyntaxError, dbFingerprint, parseCommand } fro
 import { type LocalState, type Sibling, decide, namesOf } from './policy.js';
 import { checkMailboxRoot, folderOf, refuseCommand } from './names.js';
 import { DirtyDirs, removeLiveTemps } from './files.js';
+import { Durability } from './durable.js';
 import { LineQueue } from './queue.js';
 import { renameOnlyScript } from './rename-only.js';
 import { RequestPipeline } from './pipeline.js';
@@ -114,7 +115,8 @@ class ClientSession {
     this.pipeline = new RequestPipeline(this.writer, o.maxInFlight ?? 1000);
     this.local = new LocalMailbox(o);
     this.journal = new ClientJournal(this.log, o.home, o.dryRun);
-    this.executor = new Executor(o, this.log, this.reader, this.pipeline, this.local, this.stats, new DirtyDirs(), this.journal);
+    this.executor = new Executor(o, this.log, this.reader, this.pipeline, this.local, this.stats, new DirtyDirs(), this.journal,
+      new Durability(o.dryRun ? null : fileSystemSync()));
     this.siblings = new SiblingFinder(this.local);
   }
 
@@ -144,6 +146,7 @@ class ClientSession {
       if (this.o.renameOnly) return await this.renameOnly();
       await this.synchronize();
       this.pipeline.check();
+      await this.executor.temps.close();
       this.agreeing = true;
       this.log.progress('Phase 3: agreement');
       this.executor.dirty.syncAll();
@@ -156,6 +159,7 @@ class ClientSession {
       return await this.fail(e);
     } finally {
       this.o.signal?.removeEventListener('abort', onInterrupt);
+      await this.executor.temps.close();
       this.local.close();
     }
   }

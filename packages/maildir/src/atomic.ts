@@ -1,5 +1,7 @@
 import { closeSync, existsSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { getSystemErrorMap, getSystemErrorName } from 'node:util';
+import { nativeRenameNoReplace, nativeSyncFs } from '@smd/native';
 
 /** fsync a directory (so a rename in it is durable). Errors other than EINVAL/EISDIR are thrown. */
 export function fsyncDir(dir: string | Buffer): void {
@@ -12,6 +14,46 @@ export function fsyncDir(dir: string | Buffer): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Makes everything written so far on the file system holding `dir` durable
+ * (syncfs(2) through the native helper, on the thread pool): one journal
+ * commit for a batch of files where an fsync each costs one per file. Null
+ * where there is none (no native helper, not Linux): fsync each file then.
+ */
+export function fileSystemSync(): ((dir: string | Buffer) => Promise<void>) | null {
+  const sync = nativeSyncFs();
+  if (sync === null) return null;
+  return async (dir) => {
+    const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      await sync(fd);
+    } catch (e) {
+      throw Object.assign(e as Error, { path: dir.toString() });
+    } finally {
+      closeSync(fd);
+    }
+  };
+}
+
+let noReplace = nativeRenameNoReplace();
+
+/**
+ * Renames `from` to `to` unless something is at `to` (renameat2
+ * RENAME_NOREPLACE: one call where link + unlink takes two). 'unsupported':
+ * no native helper, or a file system/kernel without it (then never tried
+ * again): the caller links. Other failures throw an errno error.
+ */
+export function renameNoReplace(from: string, to: string): 'renamed' | 'exists' | 'unsupported' {
+  if (noReplace === null) return 'unsupported';
+  const errno = noReplace(Buffer.from(from, 'latin1'), Buffer.from(to, 'latin1'));
+  if (errno === 0) return 'renamed';
+  const code = getSystemErrorName(-errno);
+  if (code === 'EEXIST') return 'exists';
+  if (code === 'EINVAL' || code === 'ENOSYS' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') { noReplace = null; return 'unsupported'; }
+  const text = getSystemErrorMap().get(-errno)?.[1] ?? code;
+  throw Object.assign(new Error(`${code}: ${text}, rename '${from}' -> '${to}'`), { errno: -errno, code, syscall: 'rename', path: from, dest: to });
 }
 
 /** `<path>.tmp.<pid>.<random>`: the pid tells a later run whether the writer still runs. */

@@ -10,7 +10,7 @@ export {
 export { type MessageFile, readMessageFile } from './read.js';
 export { HashPool } from './pool.js';
 export { DirQueue } from './dir-queue.js';
-export { AtomicFileWriter, writeFileAtomic, fsyncDir, removeStaleTemps, isProcessRunning } from './atomic.js';
+export { AtomicFileWriter, writeFileAtomic, fsyncDir, fileSystemSync, renameNoReplace, removeStaleTemps, isProcessRunning } from './atomic.js';
 export { describeFsError, fsErrorCause, isFsError } from './fs-error.js';
 export { MailboxRoots, PathRefusal, type RealDir, type RootsOptions } from './roots.js';
 export { type MessageSummary, messageSummary, decodeHeaderValue, rawHeaderFields } from './header-fields.js';

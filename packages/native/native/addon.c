@@ -1,4 +1,4 @@
-/* smd's optional native helpers for the scan: see dirstat.c and dbparse.c. */
+/* smd's optional native helpers: the scan (dirstat.c, dbparse.c) batched durability (syncfs.c) and no-clobber renames (rename.c). */
 #include <stddef.h>
 #include <node_api.h>
 #include "smd_native.h"
@@ -10,6 +10,8 @@ NAPI_MODULE_INIT() {
     { "takeFolder", take_folder },
     { "closeFolderQueue", close_folder_queue },
     { "parseDbLines", parse_db_lines },
+    { "syncFs", sync_fs },
+    { "renameNoReplace", rename_no_replace },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

@@ -12,4 +12,10 @@ napi_value close_folder_queue(napi_env env, napi_callback_info info);
 /* dbparse.c: the canonical lines of a db-file. */
 napi_value parse_db_lines(napi_env env, napi_callback_info info);
 
+/* syncfs.c: syncfs(2) on the thread pool. */
+napi_value sync_fs(napi_env env, napi_callback_info info);
+
+/* rename.c: renameat2(RENAME_NOREPLACE). */
+napi_value rename_no_replace(napi_env env, napi_callback_info info);
+
 #endif

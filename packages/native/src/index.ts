@@ -2,11 +2,12 @@
  * smd's optional native helpers (native/*.c), if they were built: one call
  * lists a directory and stats its regular files (dirstat.c), folders listed
  * ahead on a thread (dirstat.c), the canonical lines of a db-file decoded
- * (dbparse.c). When the addon is missing (no compiler at install time,
+ * (dbparse.c), syncfs(2) on the thread pool (syncfs.c). When the addon is missing (no compiler at install time,
  * another OS) or SMD_NATIVE=0, every accessor here returns null and callers
  * use their JavaScript paths.
  */
 import { createRequire } from 'node:module';
+import { getSystemErrorMap, getSystemErrorName } from 'node:util';
 
 /** A directory in readdir order, see native/dirstat.c for the exact contract. */
 export interface NativeListing {
@@ -40,6 +41,8 @@ interface Binding {
   takeFolder(q: Handle, i: number): RawListing | undefined;
   closeFolderQueue(q: Handle): void;
   parseDbLines(buf: Uint8Array, start: number, end: number, hashes: Uint8Array, lineStart: Float64Array, at: number, base: number): [number, number, string];
+  syncFs?(fd: number, done: (errno: number) => void): void;
+  renameNoReplace?(from: Buffer, to: Buffer): number;
 }
 
 let binding: Binding | null | undefined;
@@ -104,4 +107,44 @@ export function nativeDbLineDecoder(): DbLineDecoder | null {
     };
   }
   return decoder;
+}
+
+/** syncfs(2) of the file system holding `fd`, off the main thread; rejects with an errno error (syscall 'syncfs'). */
+export type FileSystemSync = (fd: number) => Promise<void>;
+
+let syncer: FileSystemSync | null | undefined;
+
+/** The native syncfs, or null when the addon is not built (or predates it), SMD_NATIVE=0, or the OS has none. */
+export function nativeSyncFs(): FileSystemSync | null {
+  if (syncer === undefined) {
+    const b = load();
+    const fn = b?.syncFs;
+    syncer = fn === undefined || process.platform !== 'linux' ? null : (fd) => new Promise((resolve, reject) => {
+      fn.call(b, fd, (errno) => {
+        if (errno === 0) { resolve(); return; }
+        const code = getSystemErrorName(-errno);
+        const text = getSystemErrorMap().get(-errno)?.[1] ?? code;
+        reject(Object.assign(new Error(`${code}: ${text}, syncfs`), { errno: -errno, code, syscall: 'syncfs' }));
+      });
+    });
+  }
+  return syncer;
+}
+
+/**
+ * renameat2(RENAME_NOREPLACE): 0 renamed, else the errno (EEXIST: the
+ * target exists; EINVAL/ENOSYS: not on this file system or kernel). Null
+ * when the addon is not built (or predates it) or SMD_NATIVE=0.
+ */
+export type NoReplaceRename = (from: Buffer, to: Buffer) => number;
+
+let renamer: NoReplaceRename | null | undefined;
+
+export function nativeRenameNoReplace(): NoReplaceRename | null {
+  if (renamer === undefined) {
+    const b = load();
+    const fn = b?.renameNoReplace;
+    renamer = fn === undefined || process.platform !== 'linux' ? null : (from, to) => fn.call(b, from, to);
+  }
+  return renamer;
 }

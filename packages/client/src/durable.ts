@@ -1,0 +1,88 @@
+/**
+ * Durability of received messages before they are placed (Maildir: a
+ * message is on disk before it becomes visible under its name).
+ *
+ * With a file-system sync (syncfs(2), native helper): group commit. A temp
+ * file is written and closed; the sync that starts after it covers it.
+ * Files closed while a sync runs wait for the next one, which starts as soon
+ * as the previous ends, so a batch grows with the arrival rate and one
+ * journal commit covers it where an fsync per file costs a commit each
+ * (bench/README.md "Batched placement"). Without, or on a file system not
+ * known to make syncfs as strong as fsync (FUSE before Linux 5.15 syncs
+ * nothing of its daemon's; network file systems): an fsync per file on the
+ * thread pool, several in flight.
+ */
+import { statSync, statfsSync } from 'node:fs';
+import { type ByteString, fsPath, type MessageHashes } from '@smd/maildir';
+import type { TempFile } from './files.js';
+
+/** Syncs the whole file system holding a directory. */
+export type FileSystemSync = (dir: ByteString) => Promise<void>;
+
+/** statfs f_type of the local disk file systems where syncfs commits what fsync would: ext2/3/4, XFS, Btrfs, F2FS, tmpfs. */
+const SYNCFS_FILE_SYSTEMS = new Set([0xef53, 0x58465342, 0x9123683e, 0xf2f52010, 0x01021994]);
+
+interface Waiter { readonly dir: ByteString; resolve(): void; reject(e: unknown): void }
+
+export class Durability {
+  /**
+   * How many received messages may wait for their sync: with fsync each
+   * holds an open file; with group commit it is the batch size bound (256
+   * was the knee on ext4 here), each holding its journal head (<= 64 KiB).
+   */
+  readonly waitingLimit: number;
+  private pending: Waiter[] = [];
+  private syncing = false;
+  /** Per temp directory seen: its device (one sync per file system in a batch), null when syncfs is not used there. */
+  private readonly devices = new Map<ByteString, number | null>();
+  /** Syncs done and files they covered (for the bench and tests). */
+  syncs = 0;
+  synced = 0;
+
+  constructor(private readonly sync: FileSystemSync | null) {
+    this.waitingLimit = sync === null ? 64 : 256;
+  }
+
+  get grouped(): boolean { return this.sync !== null; }
+
+  /** Flushes and closes `tmp` (in `tmpDir`); resolves with its hashes once it is durable. */
+  async finish(tmp: TempFile, tmpDir: ByteString): Promise<MessageHashes | null> {
+    if (this.sync === null || this.deviceOf(tmpDir) === null) return tmp.finishAsync();
+    const hashes = tmp.close();
+    await new Promise<void>((resolve, reject) => {
+      this.pending.push({ dir: tmpDir, resolve, reject });
+      this.next();
+    });
+    return hashes;
+  }
+
+  private next(): void {
+    if (this.syncing || this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.syncing = true;
+    void this.syncAll(batch).then(
+      () => { this.syncs++; this.synced += batch.length; for (const w of batch) w.resolve(); },
+      (e: unknown) => { for (const w of batch) w.reject(e); },
+    ).finally(() => { this.syncing = false; this.next(); });
+  }
+
+  private async syncAll(batch: Waiter[]): Promise<void> {
+    const byDevice = new Map<number, ByteString>();
+    for (const w of batch) {
+      const dev = this.deviceOf(w.dir)!;
+      if (!byDevice.has(dev)) byDevice.set(dev, w.dir);
+    }
+    for (const dir of byDevice.values()) await this.sync!(dir);
+  }
+
+  private deviceOf(dir: ByteString): number | null {
+    let dev = this.devices.get(dir);
+    if (dev === undefined) {
+      const p = fsPath(dir);
+      dev = SYNCFS_FILE_SYSTEMS.has(statfsSync(p).type) ? statSync(p).dev : null;
+      this.devices.set(dir, dev);
+    }
+    return dev;
+  }
+}
