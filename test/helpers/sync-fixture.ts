@@ -174,6 +174,8 @@ HOME="${remote}" exec sh -c "$*"
     HOME: local,
     USER: process.env.USER ?? 'root',
     LANG: 'C.UTF-8',
+    // `SMD_NATIVE=0 npm test` (README): the programs too run without the native helper.
+    ...(process.env.SMD_NATIVE !== undefined ? { SMD_NATIVE: process.env.SMD_NATIVE } : {}),
   };
   return { local, remote, env };
 }
