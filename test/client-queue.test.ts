@@ -59,3 +59,43 @@ t.test('RequestPipeline.wait: finished waits leave nothing behind', async (t) =>
   await t.rejects(never, /boom/, 'a wait in progress rejects when the session fails');
   await t.rejects(p.wait(new Promise<void>(() => undefined)), /boom/, 'and so does a wait begun after');
 });
+
+t.test('LineQueue with a spill file: memory holds a bounded number of chunks, the rest goes through an unlinked file, in order', async (t) => {
+  const { mkdtempSync, readdirSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'smd-spill-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const q = new LineQueue({ dir, chunksInMemory: 2 });
+  // ~9 MiB of lines: 9 chunks of 1 MiB, at most 2 (+ the one being written) in memory.
+  const lines = Array.from({ length: 60000 }, (_, i) => `ADD Mail/cur/${i}\xe9:2,S ${'a'.repeat(40)} ${'b'.repeat(100 + (i % 61))}`);
+  gc();
+  const before = process.memoryUsage().arrayBuffers;
+  for (const l of lines) q.push(l);
+  q.push(null);
+  gc();
+  const held = process.memoryUsage().arrayBuffers - before;
+  t.ok(held < 4.5 * (1 << 20), `about 3 chunks held in memory for 9 MiB of lines (${(held / (1 << 20)).toFixed(1)} MiB)`);
+  t.ok(q.spilled >= 5, `full chunks went to the file (${q.spilled})`);
+  t.same(readdirSync(dir), [], 'the file has no name: nothing to clean after a kill');
+  const fds = () => readdirSync('/proc/self/fd').length;
+  const open = fds();
+  const got: (string | null)[] = [];
+  for (;;) {
+    const l = await q.next();
+    got.push(l);
+    if (l === null) break;
+    if (got.length === 30000) q.push('interleaved'); // pushes while reading still come after what was queued
+  }
+  t.equal(got.length, lines.length + 1);
+  t.same(got.slice(0, lines.length), lines, 'every line back, in order, bytes intact');
+  t.equal(got.at(-1), null, 'then the end');
+  t.equal(await q.next(), 'interleaved', 'a line pushed during the reading comes after what was queued before it');
+  t.equal(fds(), open - 1, 'the file is closed once the queue is empty');
+  const none = new LineQueue({ dir: join(dir, 'missing'), chunksInMemory: 1 });
+  for (const l of lines.slice(0, 30000)) none.push(l);
+  t.equal(none.spilled, 0, 'a state dir that cannot hold the file: the lines stay in memory');
+  let n = 0;
+  while (none.size > 0) { await none.next(); n++; }
+  t.equal(n, 30000);
+});

@@ -95,7 +95,7 @@ class ClientSession {
   private readonly stats = new RunStats();
   private readonly executor: Executor;
   /** The diff lines read ahead of the applier (checked by readCommand; null: END). */
-  private readonly commands = new LineQueue();
+  private readonly commands: LineQueue;
   /** The line readCommand parsed last. */
   private lastLine = '';
   private readonly siblings: SiblingFinder;
@@ -113,6 +113,8 @@ class ClientSession {
     this.writer = new WireWriter(o.output, wire);
     this.log = o.log;
     this.pipeline = new RequestPipeline(this.writer, o.maxInFlight ?? 1000);
+    // Beyond 16 MiB (~120,000 lines) the queued diff waits in an unlinked file of the state dir.
+    this.commands = new LineQueue(o.dryRun ? null : { dir: dirname(o.dbFile), chunksInMemory: 16 });
     this.local = new LocalMailbox(o);
     this.journal = new ClientJournal(this.log, o.home, o.dryRun);
     this.executor = new Executor(o, this.log, this.reader, this.pipeline, this.local, this.stats, new DirtyDirs(), this.journal,
@@ -160,6 +162,7 @@ class ClientSession {
     } finally {
       this.o.signal?.removeEventListener('abort', onInterrupt);
       await this.executor.temps.close();
+      this.commands.close();
       this.local.close();
     }
   }
