@@ -8,6 +8,12 @@ import { RequestPipeline } from '../packages/client/src/pipeline.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
+/** A full collection, twice around a pause: V8 frees ArrayBuffer backing stores on a background thread. */
+async function settledGc(): Promise<void> {
+  gc();
+  await new Promise((r) => setTimeout(r, 50));
+  gc();
+}
 
 t.test('LineQueue: lines come out in order, across chunks, with the end marker', async (t) => {
   const q = new LineQueue();
@@ -69,11 +75,11 @@ t.test('LineQueue with a spill file: memory holds a bounded number of chunks, th
   const q = new LineQueue({ dir, chunksInMemory: 2 });
   // ~9 MiB of lines: 9 chunks of 1 MiB, at most 2 (+ the one being written) in memory.
   const lines = Array.from({ length: 60000 }, (_, i) => `ADD Mail/cur/${i}\xe9:2,S ${'a'.repeat(40)} ${'b'.repeat(100 + (i % 61))}`);
-  gc();
+  await settledGc();
   const before = process.memoryUsage().arrayBuffers;
   for (const l of lines) q.push(l);
   q.push(null);
-  gc();
+  await settledGc();
   const held = process.memoryUsage().arrayBuffers - before;
   t.ok(held < 4.5 * (1 << 20), `about 3 chunks held in memory for 9 MiB of lines (${(held / (1 << 20)).toFixed(1)} MiB)`);
   t.ok(q.spilled >= 5, `full chunks went to the file (${q.spilled})`);
@@ -98,4 +104,30 @@ t.test('LineQueue with a spill file: memory holds a bounded number of chunks, th
   let n = 0;
   while (none.size > 0) { await none.next(); n++; }
   t.equal(n, 30000);
+});
+
+t.test('LocalMailbox: where messages are is kept per folder, not per message (a translator makes every path differ from its name)', async (t) => {
+  const { mkdtempSync, realpathSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { LocalMailbox } = await import('../packages/client/src/local.js');
+  const home = realpathSync(mkdtempSync(join(tmpdir(), 'smd-local-')));
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
+  const log = { info() {}, error() {}, warn() {}, progress() {}, tags() {}, journal() {} };
+  const local = new LocalMailbox({ translator: 'cat', home, dryRun: false, log });
+  local.open(['Mail']);
+  t.teardown(() => local.close());
+  await local.ensureFolder('Mail/cur/x');
+  const names = Array.from({ length: 20000 }, (_, i) => `Mail/cur/${1700000000 + i}.M${i}P1.host:2,S`);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  let absent = 0;
+  for (const n of names) if ((await local.observe(n)).kind === 'absent') absent++;
+  gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  t.ok(grown < 512 * 1024, `20,000 names observed: ${(grown / 1024).toFixed(0)} KB more heap (a path each would be ~3 MB)`);
+  t.equal(absent, names.length, 'none of them is there');
+  t.equal(local.known(names[123]), `${home}/${names[123]}`, 'the path of a name is its folder\'s, translated');
+  t.equal(await local.path(names[7]), `${home}/${names[7]}`);
+  t.equal(local.known('Other/cur/y'), 'Other/cur/y', 'a folder never met: the name itself');
 });

@@ -40,7 +40,8 @@ function isEmptyDir(d: ByteString): boolean {
 export class LocalMailbox {
   private readonly translator: Translator | null;
   private readonly folders = new Map<ByteString, Promise<void>>();
-  private readonly paths = new Map<ByteString, ByteString>();
+  /** Remote directory name → its real local directory, where they differ (a translator, a symlink): per folder, not per message. */
+  private readonly realDirs = new Map<ByteString, ByteString>();
   /**
    * Per remote directory name: whether it was missing or empty when this run
    * first looked. The names the diff brings into such a directory cannot be
@@ -103,7 +104,7 @@ export class LocalMailbox {
     if (empty === undefined) { empty = d === null || isEmptyDir(d); this.emptyAtStart.set(dir, empty); }
     if (d === null) return { kind: 'absent' };
     const p = `${d}/${baseOf(name)}`;
-    this.remember(name, p);
+    this.remember(name, d);
     return empty ? { kind: 'absent' } : observe(p);
   }
 
@@ -112,7 +113,7 @@ export class LocalMailbox {
     const d = await this.realDir(dirOf(name), false);
     if (d === null) return false;
     const p = `${d}/${baseOf(name)}`;
-    this.remember(name, p);
+    this.remember(name, d);
     try { lstatSync(fsPath(p)); return true; } catch { return false; }
   }
 
@@ -128,18 +129,20 @@ export class LocalMailbox {
     const d = await this.realDir(dirOf(name), false);
     if (d === null) throw new Error(`internal: the folder of ${toUtf8(name)} does not exist`);
     const p = `${d}/${baseOf(name)}`;
-    this.remember(name, p);
+    this.remember(name, d);
     return p;
   }
 
   /** The local path of a name already mapped (or the name itself): for messages. */
   known(name: ByteString): ByteString {
-    return this.paths.get(name) ?? name;
+    const d = this.realDirs.get(dirOf(name));
+    return d === undefined ? name : `${d}/${baseOf(name)}`;
   }
 
-  /** Only paths that differ from their name are kept: a first pull of a million messages would hold them all (~250 MB). */
-  private remember(name: ByteString, p: ByteString): void {
-    if (p === name) this.paths.delete(name); else this.paths.set(name, p);
+  /** Where the directory of `name` is here, kept per directory (per message, a first pull of a million messages held ~250 MB of paths). */
+  private remember(name: ByteString, realDir: ByteString): void {
+    const dir = dirOf(name);
+    if (realDir === dir) this.realDirs.delete(dir); else this.realDirs.set(dir, realDir);
   }
 
   /** The local temp directory for a remote name (its folder's tmp/, which ensureFolder made). */
