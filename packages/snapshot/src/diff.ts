@@ -74,7 +74,15 @@ export class DiffEngine {
   /** Index of the last file given to `file`/`unchanged` (-1 if it was not a message). */
   current = -1;
   readonly oldCount: number;
-  private readonly byName = new Map<ByteString, number>();
+  /**
+   * Name → index of the previous snapshot, built at the first lookup the
+   * cursor cannot answer: a scan of an unchanged mailbox meets the names in
+   * the db-file's own order (the db keeps walk order), and a million-entry
+   * Map costs seconds to build and query.
+   */
+  private byName: Map<ByteString, number> | null = null;
+  /** The previous-snapshot entry expected next in walk order. */
+  private cursor = 0;
   /** Open addressing: slot → 1 + entry index of the most recent entry with that body (0: empty). */
   private bodyTable: Int32Array | null = null;
   private bodyNext: Int32Array = new Int32Array(0);
@@ -103,13 +111,20 @@ export class DiffEngine {
       }
     }
     this.state = new Uint8Array(cap);
-    for (let i = 0; i < n; i++) this.byName.set(this.names[i], i);
   }
 
   /** Index of the previous-snapshot entry with this name, or -1. */
   lookup(name: ByteString): number {
+    const c = this.cursor;
+    if (c < this.oldCount && this.names[c] === name) { this.cursor = c + 1; return c; }
+    if (this.byName === null) {
+      this.byName = new Map();
+      for (let i = 0; i < this.oldCount; i++) this.byName.set(this.names[i], i);
+    }
     const i = this.byName.get(name);
-    return i === undefined ? -1 : i;
+    if (i === undefined) return -1;
+    this.cursor = i + 1;
+    return i;
   }
 
   /** Header SHA-1 (hex) of entry i. */
