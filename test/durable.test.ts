@@ -88,6 +88,26 @@ t.test('group commit: a failed sync fails its batch only; the next batch syncs a
   await t.resolves(b);
 });
 
+t.test('a slow file-system sync (a big copy beside it): the rest of the run fsyncs each file', async (t) => {
+  const dir = tmpDir(t);
+  const { calls, sync } = controlledSync(() => 0);
+  const d = new Durability(sync, 30);
+  const first = d.finish(written(dir), dir);
+  await tick();
+  const second = d.finish(written(dir), dir);
+  await new Promise((r) => setTimeout(r, 60));
+  calls[0].release();
+  await first;
+  t.notOk(d.grouped, 'after a sync slower than the bound');
+  await tick();
+  t.equal(calls.length, 2, 'a file closed before the switch still gets its file-system sync');
+  calls[1].release();
+  await second;
+  await d.finish(written(dir), dir);
+  t.equal(calls.length, 2, 'a file closed after it is fsync\'ed on its own');
+  t.equal(d.syncs, 2);
+});
+
 t.test('without a file-system sync: an fsync per file, 64 waiting at most', async (t) => {
   const dir = tmpDir(t);
   const d = new Durability(null);

@@ -35,19 +35,28 @@ export class Durability {
   private syncing = false;
   /** Per temp directory seen: its device (one sync per file system in a batch), null when syncfs is not used there. */
   private readonly devices = new Map<ByteString, number | null>();
+  /** Whether files closed from now on wait for a file-system sync (false: fsync each). */
+  private grouping: boolean;
   /** Syncs done and files they covered (for the bench and tests). */
   syncs = 0;
   synced = 0;
 
-  constructor(private readonly sync: FileSystemSync | null) {
+  /**
+   * `slowMs`: a sync that takes longer makes the rest of the run fsync each
+   * file. syncfs writes back everything dirty on the file system, so a big
+   * copy running beside the sync (a download, a VM image) would make every
+   * batch wait for it, where an fsync waits only for its own file's commit.
+   */
+  constructor(private readonly sync: FileSystemSync | null, private readonly slowMs = 2000) {
     this.waitingLimit = sync === null ? 64 : 256;
+    this.grouping = sync !== null;
   }
 
-  get grouped(): boolean { return this.sync !== null; }
+  get grouped(): boolean { return this.grouping; }
 
   /** Flushes and closes `tmp` (in `tmpDir`); resolves with its hashes once it is durable. */
   async finish(tmp: TempFile, tmpDir: ByteString): Promise<MessageHashes | null> {
-    if (this.sync === null || this.deviceOf(tmpDir) === null) return tmp.finishAsync();
+    if (!this.grouping || this.deviceOf(tmpDir) === null) return tmp.finishAsync();
     const hashes = tmp.close();
     await new Promise<void>((resolve, reject) => {
       this.pending.push({ dir: tmpDir, resolve, reject });
@@ -61,8 +70,14 @@ export class Durability {
     const batch = this.pending;
     this.pending = [];
     this.syncing = true;
+    const started = Date.now();
     void this.syncAll(batch).then(
-      () => { this.syncs++; this.synced += batch.length; for (const w of batch) w.resolve(); },
+      () => {
+        this.syncs++;
+        this.synced += batch.length;
+        if (Date.now() - started > this.slowMs) this.grouping = false;
+        for (const w of batch) w.resolve();
+      },
       (e: unknown) => { for (const w of batch) w.reject(e); },
     ).finally(() => { this.syncing = false; this.next(); });
   }
