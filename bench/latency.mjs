@@ -177,6 +177,8 @@ function runEnv(h, extra) {
     LINK_REMOTE_HOME: h.remote, LINK_DELAY: String(DELAY), LINK_RATE: String(RATE), LINK_WINDOW: String(WINDOW),
     LINK_REPORT: join(h.base, 'link.json'), LINK_T0: String(Date.now()),
     NODE_OPTIONS: nodeOptions.join(' '), BENCH_USAGE_DIR: usage, ...(PROF ? { BENCH_PROF_DIR: join(h.base, 'prof') } : {}),
+    // SMD_NATIVE=0 and the like reach the programs.
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('SMD_') && k !== 'SMD_SSH')),
     ...extra,
   };
 }

@@ -41,7 +41,7 @@ t.test('group commit: files closed while a sync runs wait for the next one, whic
   const dir = tmpDir(t);
   let closed = 0;
   const { calls, sync } = controlledSync(() => closed);
-  const d = new Durability(sync);
+  const d = new Durability(sync, { delayMs: 0 });
   t.equal(d.waitingLimit, 256, 'a batch may hold up to 256 messages');
   const done: number[] = [];
   const finish = (i: number): Promise<unknown> => {
@@ -72,10 +72,33 @@ t.test('group commit: files closed while a sync runs wait for the next one, whic
   t.equal(calls[0].dir, dir, 'the sync is asked for the directory of the files');
 });
 
+t.test('group commit: a sync starts once enough files wait, or the oldest waited long enough', async (t) => {
+  const dir = tmpDir(t);
+  const { calls, sync } = controlledSync(() => 0);
+  const bySize = new Durability(sync, { batch: 3, delayMs: 60_000 });
+  const two = [bySize.finish(written(dir), dir), bySize.finish(written(dir), dir)];
+  await tick();
+  t.equal(calls.length, 0, 'two files of a batch of three: no sync yet');
+  const third = bySize.finish(written(dir), dir);
+  await tick();
+  t.equal(calls.length, 1, 'the third starts it');
+  calls[0].release();
+  await Promise.all([...two, third]);
+  t.equal(bySize.synced, 3, 'one sync for the three');
+  const byAge = new Durability(sync, { batch: 100, delayMs: 40 });
+  const one = byAge.finish(written(dir), dir);
+  await new Promise((r) => setTimeout(r, 10));
+  t.equal(calls.length, 1, 'one file, 10 ms old: still waiting for company');
+  await new Promise((r) => setTimeout(r, 60));
+  t.equal(calls.length, 2, 'after 40 ms it is synced alone');
+  calls[1].release();
+  await one;
+});
+
 t.test('group commit: a failed sync fails its batch only; the next batch syncs again', async (t) => {
   const dir = tmpDir(t);
   const { calls, sync } = controlledSync(() => 0);
-  const d = new Durability(sync);
+  const d = new Durability(sync, { delayMs: 0 });
   const a = d.finish(written(dir), dir);
   await tick();
   const b = d.finish(written(dir), dir);
@@ -91,7 +114,7 @@ t.test('group commit: a failed sync fails its batch only; the next batch syncs a
 t.test('a slow file-system sync (a big copy beside it): the rest of the run fsyncs each file', async (t) => {
   const dir = tmpDir(t);
   const { calls, sync } = controlledSync(() => 0);
-  const d = new Durability(sync, 30);
+  const d = new Durability(sync, { slowMs: 30, delayMs: 0 });
   const first = d.finish(written(dir), dir);
   await tick();
   const second = d.finish(written(dir), dir);

@@ -3,10 +3,10 @@
  * message is on disk before it becomes visible under its name).
  *
  * With a file-system sync (syncfs(2), native helper): group commit. A temp
- * file is written and closed; the sync that starts after it covers it.
- * Files closed while a sync runs wait for the next one, which starts as soon
- * as the previous ends, so a batch grows with the arrival rate and one
- * journal commit covers it where an fsync per file costs a commit each
+ * file is written and closed; the sync that starts after it covers it. A
+ * sync starts when 128 files wait or the oldest waited 20 ms, and never
+ * while another runs, so one journal commit covers a batch where an fsync
+ * per file costs a commit each
  * (bench/README.md "Batched placement"). Without, or on a file system not
  * known to make syncfs as strong as fsync (FUSE before Linux 5.15 syncs
  * nothing of its daemon's; network file systems): an fsync per file on the
@@ -42,15 +42,29 @@ export class Durability {
   synced = 0;
 
   /**
-   * `slowMs`: a sync that takes longer makes the rest of the run fsync each
-   * file. syncfs writes back everything dirty on the file system, so a big
-   * copy running beside the sync (a download, a VM image) would make every
-   * batch wait for it, where an fsync waits only for its own file's commit.
+   * Options: `slowMs`, a sync that takes longer makes the rest of the run
+   * fsync each file (syncfs writes back everything dirty on the file system,
+   * so a big copy running beside it — a download, a VM image — would make
+   * every batch wait for it, where an fsync waits only for its own file's
+   * commit); `batch` and `delayMs`, a sync starts once that many files wait
+   * or the oldest has waited that long (started at once, each sync covered
+   * 1-2 files when the receiving thread was the bottleneck: a commit per
+   * message again).
    */
-  constructor(private readonly sync: FileSystemSync | null, private readonly slowMs = 2000) {
+  constructor(private readonly sync: FileSystemSync | null, opts: { slowMs?: number; batch?: number; delayMs?: number } = {}) {
     this.waitingLimit = sync === null ? 64 : 256;
     this.grouping = sync !== null;
+    this.slowMs = opts.slowMs ?? 2000;
+    this.batch = opts.batch ?? 128;
+    this.delayMs = opts.delayMs ?? 20;
   }
+
+  private readonly slowMs: number;
+  private readonly batch: number;
+  private readonly delayMs: number;
+  /** When the oldest waiting file was closed. */
+  private oldestAt = 0;
+  private timer: NodeJS.Timeout | null = null;
 
   get grouped(): boolean { return this.grouping; }
 
@@ -59,14 +73,24 @@ export class Durability {
     if (!this.grouping || this.deviceOf(tmpDir) === null) return tmp.finishAsync();
     const hashes = tmp.close();
     await new Promise<void>((resolve, reject) => {
+      if (this.pending.length === 0) this.oldestAt = Date.now();
       this.pending.push({ dir: tmpDir, resolve, reject });
       this.next();
     });
     return hashes;
   }
 
+  /** Starts a sync of the waiting files if none runs and enough wait, or they waited long enough; else arms the timer. */
   private next(): void {
     if (this.syncing || this.pending.length === 0) return;
+    const waited = Date.now() - this.oldestAt;
+    if (this.pending.length < this.batch && waited < this.delayMs) {
+      if (this.timer === null) {
+        this.timer = setTimeout(() => { this.timer = null; this.next(); }, this.delayMs - waited);
+      }
+      return;
+    }
+    if (this.timer !== null) { clearTimeout(this.timer); this.timer = null; }
     const batch = this.pending;
     this.pending = [];
     this.syncing = true;
