@@ -46,19 +46,23 @@ async function tracedPull(h: ReturnType<typeof twoHomes>, traceFile: string, kil
 t.test('killed during batched placement: every visible message is whole and was durable first; the rerun converges', { skip: STRACE ? false : 'strace is not installed or may not trace here (.ci/run installs it)' }, async (t) => {
   const h = twoHomes(t);
   writeConfig(h.local, 'default', remoteConfig());
-  for (let i = 0; i < 400; i++) deliver(h.remote, i % 3 === 0 ? 'Mail/.Lists' : 'Mail', { size: 300 + (i % 7) * 150 });
+  const total = 600;
+  for (let i = 0; i < total; i++) deliver(h.remote, i % 3 === 0 ? 'Mail/.Lists' : 'Mail', { size: 300 + (i % 7) * 150 });
   const remote = treeObject(join(h.remote, 'Mail'));
   let leftovers = 0;
   let placed = 0;
   let syncfs = 0;
   let fsyncs = 0;
-  for (const [round, killAt] of [[1, 60], [2, 180], [3, 300]] as const) {
+  let midTransfer = 0;
+  for (const [round, killAt] of [[1, 50], [2, 180], [3, 320]] as const) {
     const trace = join(h.local, `trace.${round}`);
     const r = await tracedPull(h, trace, killAt);
     if (!r.killed) { t.comment(`round ${round}: the pull ended before the kill (code ${r.code})`); continue; }
     const visible = treeObject(join(h.local, 'Mail'));
     for (const [k, v] of Object.entries(visible)) if (v !== remote[k]) t.fail(`round ${round}: ${k} is visible but not whole`);
-    t.ok(Object.keys(visible).length < 400, `round ${round}: killed mid-transfer (${Object.keys(visible).length} visible)`);
+    // Placements come in batches: a kill late in the transfer may find everything placed.
+    if (Object.keys(visible).length < total) midTransfer++;
+    t.comment(`round ${round}: killed with ${Object.keys(visible).length} of ${total} visible`);
     leftovers += tmpFiles(h.local).length;
     const c = checkPlacements(readFileSync(trace, 'latin1'));
     t.same(c.undurable, [], `round ${round}: no message placed before a sync covering it ended (${c.placed} placed, ${c.syncfs} syncfs, ${c.fsync} fsync)`);
@@ -66,6 +70,7 @@ t.test('killed during batched placement: every visible message is whole and was 
     syncfs += c.syncfs;
     fsyncs += c.fsync;
   }
+  t.ok(midTransfer >= 2, `at least two of the kills landed mid-transfer (${midTransfer})`);
   t.ok(leftovers > 0, `the kills left written but unplaced files in tmp/ (${leftovers}): they landed inside a batch`);
   if (fileSystemSync() !== null) t.ok(placed > 0 && syncfs > 0 && syncfs < placed && fsyncs === 0, `placements were batched: ${placed} placed with ${syncfs} syncfs`);
   else t.ok(placed > 0 && fsyncs >= placed, `without the native helper: an fsync per message (${fsyncs} for ${placed})`);
