@@ -29,8 +29,8 @@ function written(dir: string, data = MSG): TempFile {
 /** A file-system sync the test controls: each call waits until released, and records how many files were closed when it started. */
 function controlledSync(closedNow: () => number) {
   const calls: Array<{ dir: string; closedAtStart: number; release(e?: Error): void }> = [];
-  const sync = (dir: string): Promise<void> => new Promise((resolve, reject) => {
-    calls.push({ dir, closedAtStart: closedNow(), release: (e) => (e ? reject(e) : resolve()) });
+  const sync = (dir: Buffer): Promise<void> => new Promise((resolve, reject) => {
+    calls.push({ dir: dir.toString('latin1'), closedAtStart: closedNow(), release: (e) => (e ? reject(e) : resolve()) });
   });
   return { calls, sync };
 }
@@ -146,8 +146,11 @@ t.test('the native syncfs and the no-clobber rename, on this file system', async
   const dir = tmpDir(t);
   if (sync === null) { t.comment('no native helper (SMD_NATIVE=0 or not built): fsync per file, link + unlink'); }
   else {
-    await t.resolves(sync(dir), 'syncfs of the file system of a directory');
-    await t.rejects(sync(join(dir, 'missing')), { code: 'ENOENT' }, 'a missing directory is an errno error');
+    await t.resolves(sync(Buffer.from(dir)), 'syncfs of the file system of a directory');
+    await t.rejects(sync(Buffer.from(join(dir, 'missing'))), { code: 'ENOENT' }, 'a missing directory is an errno error');
+    const utf8Bytes = join(tmpDir(t), 'Bo\xc3\xaete'); // "Boîte" as a ByteString: its UTF-8 bytes, one char each
+    mkdirSync(Buffer.from(utf8Bytes, 'latin1'));
+    await t.resolves(sync(Buffer.from(utf8Bytes, 'latin1')), 'a directory whose name is not ASCII (the path is bytes)');
   }
   writeFileSync(join(dir, 'a'), 'a');
   writeFileSync(join(dir, 'b'), 'b');

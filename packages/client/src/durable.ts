@@ -16,8 +16,8 @@ import { statSync, statfsSync } from 'node:fs';
 import { type ByteString, fsPath, type MessageHashes } from '@smd/maildir';
 import type { TempFile } from './files.js';
 
-/** Syncs the whole file system holding a directory. */
-export type FileSystemSync = (dir: ByteString) => Promise<void>;
+/** Syncs the whole file system holding a directory (its path as bytes). */
+export type FileSystemSync = (dir: Buffer) => Promise<void>;
 
 /** statfs f_type of the local disk file systems where syncfs commits what fsync would: ext2/3/4, XFS, Btrfs, F2FS, tmpfs. */
 const SYNCFS_FILE_SYSTEMS = new Set([0xef53, 0x58465342, 0x9123683e, 0xf2f52010, 0x01021994]);
@@ -112,7 +112,7 @@ export class Durability {
       const dev = this.deviceOf(w.dir)!;
       if (!byDevice.has(dev)) byDevice.set(dev, w.dir);
     }
-    for (const dir of byDevice.values()) await this.sync!(dir);
+    for (const dir of byDevice.values()) await this.sync!(fsPath(dir));
   }
 
   private deviceOf(dir: ByteString): number | null {

@@ -22,7 +22,7 @@ export function fsyncDir(dir: string | Buffer): void {
  * commit for a batch of files where an fsync each costs one per file. Null
  * where there is none (no native helper, not Linux): fsync each file then.
  */
-export function fileSystemSync(): ((dir: string | Buffer) => Promise<void>) | null {
+export function fileSystemSync(): ((dir: Buffer) => Promise<void>) | null {
   const sync = nativeSyncFs();
   if (sync === null) return null;
   return async (dir) => {
@@ -30,7 +30,7 @@ export function fileSystemSync(): ((dir: string | Buffer) => Promise<void>) | nu
     try {
       await sync(fd);
     } catch (e) {
-      throw Object.assign(e as Error, { path: dir.toString() });
+      throw Object.assign(e as Error, { path: dir.toString('latin1') });
     } finally {
       closeSync(fd);
     }
