@@ -1,7 +1,7 @@
 /**
  * @smd/protocol's wire (WireReader, WireWriter) and handshake, in-process and
  * fast (the mutation run of wire.ts and handshake.ts uses this file); the
- * db-file patch is protocol.test.ts.
+ * db-file patch is patch.test.ts (fast) and protocol.test.ts (heavy).
  */
 import t, { type Test } from 'tap';
 import { PassThrough, Writable } from 'node:stream';

@@ -1,0 +1,265 @@
+/**
+ * Applying the db-file patch (@smd/protocol patch.ts), its fast and pure
+ * cases: round trips through every applier, the header, every refusal
+ * (corrupt, forged, bomb patches), the stream the client reads. Kept fast on
+ * purpose: it is the test file of the mutation run of patch.ts (TESTING.md).
+ * The heavy cases (big and random round trips, a 100 MB stream, patches built
+ * in bounded memory) are in protocol.test.ts.
+ */
+import t, { type Test } from 'tap';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, rmSync } from 'node:fs';
+import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import {
+  WireReader,
+  createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchStream, applyDbPatchToBuffer, parseDbPatch,
+  MAX_DB_FILE, maxOpsBytes, PatchError, EMPTY_PATCH, isEmptyPatch, PATCH_MAGIC,
+} from '@smd/protocol';
+import { rejectsKind } from './helpers/protocol-errors.js';
+
+const dirs: string[] = [];
+t.teardown(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+const tmp = (): string => { const d = mkdtempSync(join(tmpdir(), 'smd-patch-')); dirs.push(d); return d; };
+const sha1 = (b: Buffer | string): string => createHash('sha1').update(typeof b === 'string' ? Buffer.from(b, 'latin1') : b).digest('hex');
+
+/** An async iterable yielding the given pieces (latin1 strings or Buffers). */
+async function* pieces(...ps: (string | Buffer)[]): AsyncGenerator<Buffer> {
+  for (const p of ps) yield typeof p === 'string' ? Buffer.from(p, 'latin1') : p;
+}
+
+/** An async iterable over the pieces of several lists, in order. */
+async function* concat(...lists: Buffer[][]): AsyncGenerator<Buffer> {
+  for (const l of lists) for (const p of l) yield p;
+}
+
+/** `b` cut into pieces of `n` bytes. */
+function splitEvery(b: Buffer, n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < b.length; i += n) out.push(b.subarray(i, i + n));
+  return out;
+}
+
+/** A db-file line like mddiff writes. */
+const dbl = (i: number, name = `Mail/cur/${i}.host:2,S`): string => `${sha1(`h${i}`)} ${sha1(`b${i}`)} ${name}\n`;
+
+function roundTrip(t: Test, a: string, b: string, what: string): Buffer {
+  const A = Buffer.from(a, 'latin1');
+  const B = Buffer.from(b, 'latin1');
+  const p = createDbPatchFromBuffers(A, B);
+  const out = applyDbPatchToBuffer(A, p);
+  if (!out.equals(B)) t.fail(`${what}: round trip differs`);
+  return p;
+}
+
+/** Raw DEFLATE that inflates to `prefix` then `mib` MiB of zeros, built without holding them (sync-flushed blocks repeat). */
+function deflateBomb(prefix: string, mib: number): Buffer {
+  const zeros = deflateRawSync(Buffer.alloc(1 << 20), { level: 9, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  const head = deflateRawSync(Buffer.from(prefix, 'latin1'), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  return Buffer.concat([head, ...Array<Buffer>(mib).fill(zeros), deflateRawSync(Buffer.alloc(0))]);
+}
+
+const patchOf = (from: string, to: string, size: number, enc: 'plain' | 'deflate', ops: Buffer): Buffer =>
+  Buffer.concat([Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} ${size}\nops ${enc} ${ops.length}\n`, 'latin1'), ops]);
+
+t.test('db-file patch', async (t) => {
+  t.test('round trips on files', async (t) => {
+    const d = tmp();
+    const lines = Array.from({ length: 2000 }, (_, i) => dbl(i));
+    const oldText = lines.join('');
+    // upstream order: survivors keep their order, changed entries are appended
+    const changed = new Set([5, 600, 601, 1999]);
+    const newText = lines.filter((_, i) => !changed.has(i)).join('') + [...changed].map((i) => dbl(i, `Mail/cur/${i}.host:2,RS`)).join('') + dbl(5000);
+    writeFileSync(join(d, 'db'), oldText, 'latin1');
+    writeFileSync(join(d, 'db.new'), newText, 'latin1');
+    const patch = createDbPatch(join(d, 'db'), join(d, 'db.new'));
+    t.ok(patch.length < 1200, `small patch for 5 changed lines (${patch.length} bytes)`);
+    t.ok(patch.subarray(0, PATCH_MAGIC.length + 1).equals(Buffer.from(`${PATCH_MAGIC}\n`)), 'magic line');
+    const res = applyDbPatch(join(d, 'db'), patch, join(d, 'client.db.new'));
+    t.same(readFileSync(join(d, 'client.db.new')), readFileSync(join(d, 'db.new')), 'result is the new db-file, byte for byte');
+    t.same(res, { sha1: sha1(newText), bytes: Buffer.byteLength(newText, 'latin1') });
+    t.same(readdirSync(d).sort(), ['client.db.new', 'db', 'db.new'], 'no temporary file left');
+    // applying over the old file itself
+    applyDbPatch(join(d, 'db'), patch, join(d, 'db'));
+    t.equal(readFileSync(join(d, 'db'), 'latin1'), newText, 'outPath may be the old file');
+    const p = parseDbPatch(patch);
+    t.equal(p.from, sha1(oldText));
+    t.equal(p.to, sha1(newText));
+  });
+
+  t.test('first sync, empty, identical', async (t) => {
+    const text = Array.from({ length: 5000 }, (_, i) => dbl(i)).join('');
+    const p = roundTrip(t, '', text, 'first sync');
+    t.ok(p.length < text.length * 0.8, `first-sync patch is deflated (${p.length} < ${text.length})`);
+    t.match(p.toString('latin1', 0, 200), /\nops deflate \d+\n/);
+    const same = roundTrip(t, text, text, 'identical');
+    t.ok(same.length < 150, `identical files: header + one keep (${same.length} bytes)`);
+    roundTrip(t, '', '', 'both empty');
+    roundTrip(t, text, '', 'everything deleted');
+  });
+
+  t.test('latin1 names with spaces and high bytes', async (t) => {
+    const odd = ['Mail/cur/a b c:2,S', 'Mail/.Entw\u00fcrfe/cur/\u00e9t\u00e9 %41:2,', 'Mail/cur/\u00ff\u00fe\u0080', 'Mail/cur/tab\there'];
+    const a = odd.map((n, i) => dbl(i, n)).join('');
+    const b = dbl(1, odd[1]) + dbl(0, odd[0]) + dbl(9, 'Mail/cur/n\u00e4me with  two spaces') + dbl(3, odd[3]);
+    const p = roundTrip(t, a, b, 'latin1');
+    const d = tmp();
+    writeFileSync(join(d, 'old'), Buffer.from(a, 'latin1'));
+    applyDbPatch(join(d, 'old'), p, join(d, 'out'));
+    t.ok(readFileSync(join(d, 'out')).equals(Buffer.from(b, 'latin1')), 'bytes exact through files');
+  });
+
+  t.test('wrong old file -> PatchError, nothing written', async (t) => {
+    const d = tmp();
+    writeFileSync(join(d, 'old'), dbl(1) + dbl(2));
+    writeFileSync(join(d, 'new'), dbl(1) + dbl(3));
+    const patch = createDbPatch(join(d, 'old'), join(d, 'new'));
+    writeFileSync(join(d, 'other'), dbl(1) + dbl(4));
+    t.throws(() => applyDbPatch(join(d, 'other'), patch, join(d, 'out')), PatchError);
+    t.throws(() => applyDbPatch(join(d, 'other'), patch, join(d, 'out')), /SHA-1/);
+    t.throws(() => applyDbPatch(join(d, 'missing'), patch, join(d, 'out')), PatchError);
+    t.notOk(existsSync(join(d, 'out')), 'no output');
+    t.same(readdirSync(d).sort(), ['new', 'old', 'other'], 'no temporary file left');
+  });
+
+  t.test('corrupted patches -> PatchError', async (t) => {
+    const old = Buffer.from(Array.from({ length: 300 }, (_, i) => dbl(i)).join(''), 'latin1');
+    const neu = Buffer.from(Array.from({ length: 300 }, (_, i) => dbl(i === 150 ? 999 : i)).join(''), 'latin1');
+    const good = createDbPatchFromBuffers(old, neu);
+    t.ok(applyDbPatchToBuffer(old, good).equals(neu));
+    const text = good.toString('latin1');
+    const bad: [string, Buffer][] = [
+      ['empty (dry-run) patch', EMPTY_PATCH],
+      ['xdelta3 magic', Buffer.from([0xd6, 0xc3, 0xc4, 0x00, 0x05])],
+      ['wrong magic', Buffer.from(text.replace(PATCH_MAGIC, 'smd-dbpatch 2'), 'latin1')],
+      ['truncated', good.subarray(0, good.length - 5)],
+      ['header only', good.subarray(0, text.indexOf('ops '))],
+      ['extra byte', Buffer.concat([good, Buffer.from('x')])],
+      ['bad target hash', Buffer.from(text.replace(/\nto ([0-9a-f])/, (_, c: string) => `\nto ${c === '0' ? '1' : '0'}`), 'latin1')],
+      ['bad target size', Buffer.from(text.replace(/\nto ([0-9a-f]{40}) (\d+)/, (_, h: string, s: string) => `\nto ${h} ${Number(s) + 1}`), 'latin1')],
+    ];
+    // plain ops: hand-made patches with bad operations
+    const mk = (ops: string, to = sha1(neu), size = neu.length): Buffer =>
+      Buffer.from(`${PATCH_MAGIC}\nfrom ${sha1(old)}\nto ${to} ${size}\nops plain ${Buffer.byteLength(ops, 'latin1')}\n${ops}`, 'latin1');
+    bad.push(['keep past the end', mk(`=${old.length + 1}\n`)]);
+    bad.push(['keep not on a line boundary', mk(`=10\n-${old.length - 10}\n`)]);
+    bad.push(['ops do not cover the old file', mk(`=${dbl(0).length}\n`)]);
+    bad.push(['unknown op', mk('*3\n')]);
+    bad.push(['insert past the end', mk('+100\nabc')]);
+    bad.push(['deflate garbage', Buffer.from(`${PATCH_MAGIC}\nfrom ${sha1(old)}\nto ${sha1(neu)} ${neu.length}\nops deflate 4\nabcd`, 'latin1')]);
+    // a byte flipped inside the deflated ops
+    const flipped = Buffer.from(good);
+    flipped[flipped.length - 3] ^= 0x55;
+    bad.push(['flipped byte', flipped]);
+    // The same refusals on every applier: in memory, file, and stream (the client's path):
+    // refused, no output, no temporary file, the old file untouched.
+    const d = tmp();
+    writeFileSync(join(d, 'db'), old);
+    for (const [what, p] of bad) {
+      t.throws(() => applyDbPatchToBuffer(old, p), PatchError, `${what} (buffer)`);
+      t.throws(() => applyDbPatch(join(d, 'db'), p, join(d, 'db.new')), PatchError, `file: ${what}`);
+      await t.rejects(applyDbPatchStream(join(d, 'db'), concat(splitEvery(p, 7)), join(d, 'db.new')), PatchError, `stream: ${what}`);
+      t.same(readdirSync(d), ['db'], `${what}: nothing written`);
+    }
+    t.ok(readFileSync(join(d, 'db')).equals(old), 'the old db-file is untouched');
+    const lie = bad.find(([w]) => w === 'bad target hash')![1];
+    const promised = /the patched db-file has SHA-1 [0-9a-f]{40} \(\d+ bytes\), the patch promised/;
+    t.throws(() => applyDbPatch(join(d, 'db'), lie, join(d, 'db.new')), promised);
+    await t.rejects(applyDbPatchStream(join(d, 'db'), concat([lie]), join(d, 'db.new')), promised);
+    const res = applyDbPatch(join(d, 'db'), good, join(d, 'db'));
+    t.same(res, { sha1: sha1(neu), bytes: neu.length }, 'file: the good patch applies');
+    t.ok(isEmptyPatch(EMPTY_PATCH) && !isEmptyPatch(good));
+    t.throws(() => applyDbPatchToBuffer(old, EMPTY_PATCH), /dry-run/);
+    t.throws(() => applyDbPatchToBuffer(old, Buffer.from([0xd6, 0xc3, 0xc4, 0])), /xdelta3/);
+  });
+});
+
+t.test('db-file patch applied as a stream (the client path)', async (t) => {
+  t.test('through a WireReader, in pieces of any size, plain and deflated', async (t) => {
+    const d = tmp();
+    const lines = Array.from({ length: 4000 }, (_, i) => dbl(i));
+    const cases: [string, string, string][] = [
+      ['first sync (deflated)', '', lines.join('')],
+      ['a few changes (plain)', lines.join(''), lines.filter((_, i) => i % 1000 !== 7).join('') + dbl(9999)],
+      ['everything deleted', lines.join(''), ''],
+    ];
+    for (const [what, a, b] of cases) {
+      writeFileSync(join(d, 'old'), a, 'latin1');
+      const patch = createDbPatchFromBuffers(Buffer.from(a, 'latin1'), Buffer.from(b, 'latin1'));
+      for (const size of [...(patch.length < 20_000 ? [1] : []), 509, 65536, patch.length]) {
+        const r = new WireReader(concat([Buffer.from(`chunk ${patch.length}\n`)], splitEvery(patch, size), [Buffer.from('DONE\n')]));
+        const n = await r.readChunkHeader();
+        const res = await applyDbPatchStream(join(d, 'old'), r.readBytes(n), join(d, 'out'));
+        t.equal(readFileSync(join(d, 'out'), 'latin1'), b, `${what}, pieces of ${size}: the new db-file`);
+        t.same(res, { sha1: sha1(b), bytes: Buffer.byteLength(b, 'latin1'), patchBytes: patch.length });
+        t.equal(await r.readLine(), 'DONE', 'exactly the chunk was consumed');
+      }
+      t.match(patch.toString('latin1', 0, 200), what.includes('deflated') ? /\nops deflate / : /\nops plain /);
+    }
+    writeFileSync(join(d, 'old'), 'a\nb\n');
+    const p = createDbPatchFromBuffers(Buffer.from('a\nb\n'), Buffer.from('a\nc\n'));
+    await applyDbPatchStream(join(d, 'old'), pieces(p), join(d, 'old'));
+    t.equal(readFileSync(join(d, 'old'), 'latin1'), 'a\nc\n', 'outPath may be the old file');
+    t.same(readdirSync(d).sort(), ['old', 'out'], 'no temporary file left');
+  });
+
+  t.test('the connection dropping inside the patch is a ProtocolError, not a PatchError', async (t) => {
+    const d = tmp();
+    writeFileSync(join(d, 'old'), '');
+    const patch = createDbPatchFromBuffers(Buffer.alloc(0), Buffer.from(Array.from({ length: 3000 }, (_, i) => dbl(i)).join(''), 'latin1'));
+    const r = new WireReader(pieces(`chunk ${patch.length}\n`, patch.subarray(0, patch.length >> 1)));
+    const n = await r.readChunkHeader();
+    await rejectsKind(t, applyDbPatchStream(join(d, 'old'), r.readBytes(n), join(d, 'out')), 'eof', 'EOF inside the patch');
+    t.same(readdirSync(d), ['old'], 'nothing written');
+  });
+
+  t.test('a patch bomb is refused early, by every applier', async (t) => {
+    const d = tmp();
+    const old = Buffer.from(dbl(1) + dbl(2), 'latin1');
+    writeFileSync(join(d, 'old'), old);
+    // 3.5 MB that inflate to 3.4 GiB of zeros (the reported bomb made the client take 7.3 GiB for 41 s).
+    const zeros = deflateBomb('', 3400);
+    t.ok(zeros.length > 3_400_000 && zeros.length < 3_700_000, `a ${zeros.length}-byte bomb`);
+    const started = Date.now();
+    const bomb = patchOf(sha1(old), sha1('x'), 1 << 30, 'deflate', zeros);
+    await t.rejects(applyDbPatchStream(join(d, 'old'), concat(splitEvery(bomb, 65536)), join(d, 'out')),
+      { name: 'PatchError', message: /unterminated operation/ }, 'stream: refused at the first op');
+    // The in-memory appliers inflate whole, bounded by what the announced size allows.
+    const small = patchOf(sha1(old), sha1('x'), 1 << 20, 'deflate', zeros);
+    t.throws(() => applyDbPatchToBuffer(old, small), { name: 'PatchError', message: /inflate beyond 4194\d+ bytes/ }, 'buffer: refused, bounded inflate');
+    t.throws(() => applyDbPatch(join(d, 'old'), small, join(d, 'out')), { name: 'PatchError', message: /inflate beyond/ }, 'file: refused');
+    t.ok(Date.now() - started < 30_000, `refused in ${Date.now() - started} ms, not after inflating 3.4 GiB`);
+
+    // Valid ops first (delete the old lines, insert 1 MiB), then the zeros: no op.
+    const inserting = patchOf(sha1(old), sha1('x'), 1 << 20, 'deflate', deflateBomb(`-${old.length}\n+${1 << 20}\n`, 64));
+    await t.rejects(applyDbPatchStream(join(d, 'old'), pieces(inserting), join(d, 'out')), { name: 'PatchError', message: /unterminated operation/ });
+    // Ops inserting more than the announced result, and ops inflating beyond what that result allows.
+    const tooBig = patchOf(sha1(old), sha1('x'), 10, 'plain', Buffer.from(`-${old.length}\n+100\n${'x'.repeat(100)}`));
+    await t.rejects(applyDbPatchStream(join(d, 'old'), pieces(tooBig), join(d, 'out')), { name: 'PatchError', message: /bigger than the announced 10 bytes/ });
+    const overLimit = patchOf(sha1(old), sha1('x'), 10, 'deflate', deflateBomb(`-${old.length}\n+10\n`, 1));
+    await t.rejects(applyDbPatchStream(join(d, 'old'), pieces(overLimit), join(d, 'out')), { name: 'PatchError', message: /inflate beyond \d+ bytes/ });
+    t.same(readdirSync(d), ['old'], 'nothing written');
+  });
+
+  t.test('header limits: announced size, ops length, maxSize', async (t) => {
+    const d = tmp();
+    const old = Buffer.from(dbl(1), 'latin1');
+    writeFileSync(join(d, 'old'), old);
+    const from = sha1(old);
+    const refused = async (p: Buffer, re: RegExp, what: string, opts?: { maxSize: number }): Promise<void> => {
+      await t.rejects(applyDbPatchStream(join(d, 'old'), pieces(p), join(d, 'out'), opts), { name: 'PatchError', message: re }, what);
+    };
+    await refused(patchOf(from, sha1('x'), MAX_DB_FILE + 1, 'plain', Buffer.from('=1\n')), /more than the \d+ a db-file may have/, 'beyond MAX_DB_FILE');
+    await refused(patchOf(from, sha1('x'), 10_000, 'plain', Buffer.from(`=${old.length}\n+3\nab\n`)), /cannot turn/, 'more than the ops can insert');
+    await refused(patchOf(from, sha1('x'), 5000, 'deflate', Buffer.from([3, 0])), /cannot turn/, 'more than DEFLATE can inflate to');
+    const ops = Buffer.from(`=${old.length}\n` + `+1\nx`.repeat(40));
+    await refused(patchOf(from, sha1('x'), 40, 'plain', Buffer.concat([ops, Buffer.alloc(maxOpsBytes(old.length, 40))])), /longer than any patch/, 'plain ops longer than possible');
+    const good = createDbPatchFromBuffers(old, Buffer.from(dbl(1) + dbl(2), 'latin1'));
+    await refused(good, /more than the 100 expected/, 'the caller\'s maxSize', { maxSize: 100 });
+    await applyDbPatchStream(join(d, 'old'), pieces(good), join(d, 'out'), { maxSize: 1000 });
+    t.equal(readFileSync(join(d, 'out'), 'latin1'), dbl(1) + dbl(2), 'within maxSize: applied');
+    t.same(parseDbPatch(good).size, Buffer.byteLength(dbl(1) + dbl(2)), 'parseDbPatch reads the header');
+    t.equal(maxOpsBytes(0, 0), 0);
+  });
+});
