@@ -248,3 +248,36 @@ t.test('what a job output means', async (t) => {
   t.ok(sameProblem({ tags: '', message: 'm' }, { tags: '', message: 'm' }));
   t.notOk(sameProblem({ tags: '', message: 'm' }, { tags: '', message: 'n' }));
 });
+
+t.test('a paused endpoint probes its failed job, not its first one; the clock set back moves pauses and the grid', async (t) => {
+  const p = { tags: 'error::context(x) probable-cause(y) human-intervention(necessary)', message: 'push refused' };
+  // a's push (job 1) needs a human; its pull (job 0) would work.
+  let s = startSchedule(entries('1 1 a\n'), M, T0);
+  s = recordOutcome(s, 0, { kind: 'ok' }, T0).schedule;
+  const paused = recordOutcome(s, 1, { kind: 'human', problem: p }, T0);
+  t.same(paused.note, { kind: 'paused', job: s.jobs[1].job, problem: p, next: T0 + 30 * M });
+  s = paused.schedule;
+  t.equal(dueJob(s, T0 + 29 * M), null, 'nothing of a runs while it is paused');
+  t.equal(keyOf(s, dueJob(s, T0 + 30 * M)), 'smd-push -s a', 'the probe is the job that failed');
+  t.equal(nextWake(s), T0 + 30 * M);
+
+  // The wall clock set back by an hour while paused: the probe and "paused since" move with it.
+  const back = observeClock(s, T0 - 3600_000);
+  t.same(back.paused.get('a'), { job: 1, problem: p, since: T0 - 3600_000, nextProbe: T0 + 30 * M - 3600_000 });
+  t.equal(keyOf(back, dueJob(back, T0 + 30 * M - 3600_000)), 'smd-push -s a', 'probed 30 minutes after the failure, on the new clock');
+  const fixed = recordOutcome(back, 1, { kind: 'ok' }, T0 + 30 * M - 3600_000);
+  t.same(fixed.note, { kind: 'resolved', job: s.jobs[1].job, problem: p, since: T0 - 3600_000 });
+
+  // The grid itself moves: the next slot after a run is a whole period after the (moved) anchor.
+  let g = startSchedule(entries('10 0 b\n'), M, T0);
+  g = recordOutcome(g, 0, { kind: 'ok' }, T0 + 1000).schedule;
+  g = observeClock(g, T0 + 1000);
+  const moved = observeClock(g, T0 - 3 * M);
+  t.equal(moved.jobs[0].anchor, T0 - 3 * M - 1000, 'the anchor moved back by what the clock did');
+  t.equal(recordOutcome(moved, 0, { kind: 'ok' }, T0 + 8 * M).schedule.jobs[0].due, T0 + 17 * M - 1000, 'slots of the moved grid');
+
+  // "More than a moment": exactly 2 s back is noise, 2.001 s moves the schedule.
+  t.equal(observeClock(g, T0 + 1000 - 2000), g, '2 s back: noise');
+  t.equal(observeClock(g, T0 + 1000 - 2001).jobs[0].due, g.jobs[0].due - 2001, 'more than 2 s back: moved');
+  t.equal(observeClock(g, T0 + 1000), g, 'the same time: the same schedule');
+});
