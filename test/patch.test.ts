@@ -263,3 +263,199 @@ t.test('db-file patch applied as a stream (the client path)', async (t) => {
     t.equal(maxOpsBytes(0, 0), 0);
   });
 });
+
+/** The PatchError of applying `patch` to `old` through each applier: in memory, file, stream (pieces of `piece` bytes). */
+async function refusals(d: string, old: Buffer, patch: Buffer, piece = 7): Promise<string[]> {
+  const out: string[] = [];
+  const why = (e: unknown): string => (e instanceof PatchError ? e.message : `not a PatchError: ${String(e)}`);
+  writeFileSync(join(d, 'db'), old);
+  try { applyDbPatchToBuffer(old, patch); out.push('applied'); } catch (e) { out.push(why(e)); }
+  try { applyDbPatch(join(d, 'db'), patch, join(d, 'db.new')); out.push('applied'); } catch (e) { out.push(why(e)); }
+  try { await applyDbPatchStream(join(d, 'db'), concat(splitEvery(patch, piece)), join(d, 'db.new')); out.push('applied'); } catch (e) { out.push(why(e)); }
+  return out;
+}
+
+t.test('every refusal says why, the same through every applier', async (t) => {
+  const d = tmp();
+  const old = Buffer.from(dbl(1) + dbl(2), 'latin1');
+  const neu = Buffer.from(dbl(1) + dbl(3), 'latin1');
+  const from = sha1(old);
+  const to = sha1(neu);
+  const L = dbl(1).length;
+  const plain = (ops: string, size = neu.length, h = to): Buffer => patchOf(from, h, size, 'plain', Buffer.from(ops, 'latin1'));
+  const good = `=${L}\n-${L}\n+${L}\n${dbl(3)}`;
+  t.same(await refusals(d, old, plain(good)), ['applied', 'applied', 'applied'], 'the hand-made patch applies');
+  rmSync(join(d, 'db.new'));
+  const cases: Array<[string, Buffer, string]> = [
+    ['wrong magic', Buffer.from(`smd-dbpatch 2\nfrom ${from}\n`), 'not an smd db-file patch (first line "smd-dbpatch 2", expected "smd-dbpatch 1")'],
+    ['not a patch at all', Buffer.from('GET Mail/cur/x\n'), 'not an smd db-file patch (first line "GET Mail/cur/x", expected "smd-dbpatch 1")'],
+    ['xdelta3', Buffer.from([0xd6, 0xc3, 0xc4, 0, 5, 6]), 'this is an xdelta3 (VCDIFF) patch, as upstream syncmaildir sends, not an smd db-file patch'],
+    ['upper-case from', Buffer.from(`${PATCH_MAGIC}\nfrom ${from.toUpperCase()}\nto ${to} 1\nops plain 1\n=`), 'malformed db-file patch: bad "from" line'],
+    ['short from', Buffer.from(`${PATCH_MAGIC}\nfrom ${from.slice(1)}\nto ${to} 1\nops plain 1\n=`), 'malformed db-file patch: bad "from" line'],
+    ['size with a leading zero', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} 01\nops plain 1\n=`), 'malformed db-file patch: bad "to" line'],
+    ['17-digit size', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} ${'1'.repeat(17)}\nops plain 1\n=`), 'malformed db-file patch: bad "to" line'],
+    ['no size', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to}\nops plain 1\n=`), 'malformed db-file patch: bad "to" line'],
+    ['unknown encoding', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} 1\nops gzip 1\n=`), 'malformed db-file patch: bad "ops" line'],
+    ['ops length with a leading zero', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} 1\nops plain 01\n=`), 'malformed db-file patch: bad "ops" line'],
+    ['a 201-byte header line', Buffer.from(`${PATCH_MAGIC}\nfrom ${'f'.repeat(196)}\n`), 'malformed db-file patch: the from line is longer than 200 bytes'],
+    ['a 201-byte to line', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} ${'1'.repeat(157)}\n`), 'malformed db-file patch: the to line is longer than 200 bytes'],
+    ['a 200-byte to line', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} ${'1'.repeat(156)}\nops plain 1\n=`), 'malformed db-file patch: bad "to" line'],
+    ['keep past the end', plain(`=${old.length + 1}\n`, old.length + 1), `malformed db-file patch: operation =${old.length + 1} goes past the end of the old db-file (${old.length} bytes)`],
+    ['keep off a line boundary', plain(`=10\n-${old.length - 10}\n`), 'malformed db-file patch: operation =10 does not end on a line boundary of the old db-file'],
+    ['delete off a line boundary', plain(`-10\n-${old.length - 10}\n`), 'malformed db-file patch: operation -10 does not end on a line boundary of the old db-file'],
+    ['keep more than the result', plain(`=${old.length}\n`, L), `malformed db-file patch: operation =${old.length} makes the result bigger than the announced ${L} bytes`],
+    ['insert more than the result', plain(`-${old.length}\n+${neu.length + 1}\n${'x'.repeat(neu.length + 1)}`), `malformed db-file patch: operation +${neu.length + 1} makes the result bigger than the announced ${neu.length} bytes`],
+    ['ops short of the old file', plain(`=${L}\n`), `malformed db-file patch: the operations cover ${L} of the ${old.length} bytes of the old db-file`],
+    ['insert past the end', plain(`=${old.length}\n+5\nab`, old.length + 5), 'malformed db-file patch: inserted bytes run past the end of the patch'],
+    ['last op without LF', plain(`=${old.length}`, old.length), 'malformed db-file patch: unterminated operation'],
+    ['a zero count', plain(`=0\n=${old.length}\n`), 'malformed db-file patch: bad operation "=0"'],
+    ['a count with a leading zero', plain(`=0${L}\n`), `malformed db-file patch: bad operation "=0${L}"`],
+    ['an unknown op', plain('*3\n'), 'malformed db-file patch: bad operation "*3"'],
+    ['a 20-byte op line', plain(`=${'9'.repeat(19)}\n`), `malformed db-file patch: bad operation "=${'9'.repeat(19)}"`],
+    ['a 21-byte op line', plain(`=${'9'.repeat(20)}\n`), 'malformed db-file patch: unterminated operation'],
+    ['empty ops, deflated', patchOf(from, to, 0, 'deflate', Buffer.alloc(0)), 'malformed db-file patch: cannot inflate the ops (unexpected end of file)'],
+    ['ops longer than said', Buffer.concat([plain(good), Buffer.from('=')]), `malformed db-file patch: the ops section is longer than the ${Buffer.byteLength(good, 'latin1')} bytes its header says`],
+    ['ops shorter than said', plain(good).subarray(0, plain(good).length - 1), `malformed db-file patch: ops section is ${Buffer.byteLength(good, 'latin1') - 1} bytes, header says ${Buffer.byteLength(good, 'latin1')}`],
+    ['the header cut', plain(good).subarray(0, 30), 'malformed db-file patch: the header is incomplete'],
+    ['another result', plain(good, neu.length, sha1('x')), `the patched db-file has SHA-1 ${to} (${neu.length} bytes), the patch promised ${sha1('x')} (${neu.length} bytes)`],
+    ['another db-file', patchOf(sha1('other'), to, neu.length, 'plain', Buffer.from(good, 'latin1')), `the db-file patch applies to a db-file with SHA-1 ${sha1('other')}, ours has SHA-1 ${from}`],
+    // Made for another db-file and failing in its ops: the SHA-1 says more than the op.
+    ['another db-file, a bad op', patchOf(sha1('other'), to, neu.length, 'plain', Buffer.from(`=${old.length + 1}\n`)), `the db-file patch applies to a db-file with SHA-1 ${sha1('other')}, ours has SHA-1 ${from}`],
+  ];
+  for (const [what, p, message] of cases) {
+    t.same(await refusals(d, old, p, what === 'not a patch at all' ? p.length : 7), [message, message, message], what);
+    t.same(readdirSync(d).sort(), ['db'], `${what}: nothing written`);
+  }
+  t.same(await refusals(d, old, cases[2][1], 1), Array(3).fill(cases[2][2]), 'xdelta3, one byte at a time: still recognised');
+  t.same(await refusals(d, old, Buffer.from([0xd6, 0xc3, 0x00, 0x0a]), 1), [
+    'not an smd db-file patch (first line "\u00d6\u00c3\\u0000", expected "smd-dbpatch 1")',
+    'not an smd db-file patch (first line "\u00d6\u00c3\\u0000", expected "smd-dbpatch 1")',
+    'not an smd db-file patch (it starts with "\u00d6\u00c3\\u0000", expected "smd-dbpatch 1")',
+  ], 'two bytes of the xdelta3 magic then others: not xdelta3 (the stream refuses at the third byte)');
+  t.same(await refusals(d, old, Buffer.from('GET Mail/cur/x\n'), 3), [
+    'not an smd db-file patch (first line "GET Mail/cur/x", expected "smd-dbpatch 1")',
+    'not an smd db-file patch (first line "GET Mail/cur/x", expected "smd-dbpatch 1")',
+    'not an smd db-file patch (it starts with "GET", expected "smd-dbpatch 1")',
+  ], 'not a patch, in pieces: refused at the first piece that is not the magic');
+  t.same(await refusals(d, old, Buffer.from([0xd6]), 1), Array(3).fill('malformed db-file patch: the header is incomplete'), 'a patch of one 0xd6 byte: incomplete');
+  t.same(await refusals(d, old, plain(good), 1), ['applied', 'applied', 'applied'], 'the good patch one byte at a time');
+  rmSync(join(d, 'db.new'));
+
+  // Missing or unreadable files: said so, with the path.
+  const missing = join(d, 'missing');
+  t.throws(() => applyDbPatch(missing, plain(good), join(d, 'out')), { name: 'PatchError', message: `cannot read the db-file ${missing} to patch: ENOENT: no such file or directory, open '${missing}'` });
+  await t.rejects(applyDbPatchStream(missing, pieces(plain(good)), join(d, 'out')), { name: 'PatchError', message: /^cannot read the db-file .*missing to patch: ENOENT/ });
+  t.throws(() => applyDbPatch(join(d, 'db'), plain(good), join(d, 'no-dir', 'out')), { code: 'ENOENT' }, 'an output that cannot be created: the fs error');
+  t.same(readdirSync(d).sort(), ['db']);
+  t.throws(() => parseDbPatch(EMPTY_PATCH), { name: 'PatchError', message: 'empty db-file patch (what a dry-run server sends): there is nothing to apply' });
+  t.throws(() => parseDbPatch(plain(good).subarray(0, 40)), { name: 'PatchError', message: 'malformed db-file patch: the header is incomplete' });
+  t.same(parseDbPatch(plain(good)), { from, to, size: neu.length, enc: 'plain', opsLength: Buffer.byteLength(good, 'latin1'), headerLength: plain(good).length - Buffer.byteLength(good, 'latin1') });
+  await t.rejects(applyDbPatchStream(join(d, 'db'), pieces(), join(d, 'out')), { name: 'PatchError', message: /^empty db-file patch/ }, 'stream: nothing at all');
+  await t.rejects(applyDbPatchStream(join(d, 'db'), pieces(Buffer.alloc(0), Buffer.alloc(0)), join(d, 'out')), { name: 'PatchError', message: /^empty db-file patch/ }, 'stream: empty pieces only');
+});
+
+t.test('limits at their boundaries; garbage is refused at once, never waited for', async (t) => {
+  const d = tmp();
+  const old = Buffer.from(dbl(1), 'latin1');
+  writeFileSync(join(d, 'db'), old);
+  const from = sha1(old);
+  const neu = Buffer.from(dbl(1) + dbl(2), 'latin1');
+  const ops = `=${old.length}\n+${dbl(2).length}\n${dbl(2)}`;
+  const p = patchOf(from, sha1(neu), neu.length, 'plain', Buffer.from(ops, 'latin1'));
+  t.ok(applyDbPatchToBuffer(old, p, { maxSize: neu.length }).equals(neu), 'maxSize exactly the result: applied');
+  t.throws(() => applyDbPatchToBuffer(old, p, { maxSize: neu.length - 1 }), { message: `the db-file patch announces a db-file of ${neu.length} bytes, more than the ${neu.length - 1} expected: refused` });
+  t.throws(() => applyDbPatch(join(d, 'db'), p, join(d, 'out'), { maxSize: neu.length - 1 }), { message: /more than the \d+ expected/ });
+  t.ok(applyDbPatchToBuffer(old, p, { maxSize: MAX_DB_FILE + 10 }).equals(neu), 'a maxSize above MAX_DB_FILE is MAX_DB_FILE');
+  t.throws(() => applyDbPatchToBuffer(old, patchOf(from, sha1('x'), MAX_DB_FILE + 1, 'plain', Buffer.from('=1\n')), { maxSize: MAX_DB_FILE + 10 }),
+    { message: `the db-file patch announces a db-file of ${MAX_DB_FILE + 1} bytes, more than the ${MAX_DB_FILE} a db-file may have: refused` });
+  t.throws(() => applyDbPatchToBuffer(old, patchOf(from, sha1('x'), MAX_DB_FILE, 'plain', Buffer.from('=1\n'))), { message: /3-byte plain ops section cannot turn/ }, 'MAX_DB_FILE itself passes the header line');
+  // Plain: at most oldSize + opsLength bytes can come out; exactly that is fine.
+  const insertAll = (n: number): Buffer => patchOf(from, sha1('x'), n, 'plain', Buffer.from(`=${old.length}\n+1\nx`));
+  const n = `=${old.length}\n+1\nx`.length;
+  t.throws(() => applyDbPatchToBuffer(old, insertAll(old.length + n + 1)), { message: `malformed db-file patch: a ${n}-byte plain ops section cannot turn ${old.length} bytes into the announced ${old.length + n + 1}` });
+  t.throws(() => applyDbPatchToBuffer(old, insertAll(old.length + n)), { message: /promised/ }, 'as much as the ops could insert: past the header check');
+  // Deflate: at most 1032 times the ops.
+  const z = deflateRawSync(Buffer.from(`=${old.length}\n`));
+  t.throws(() => applyDbPatchToBuffer(old, patchOf(from, sha1('x'), old.length + 1032 * z.length + 1, 'deflate', z)), { message: /cannot turn/ });
+  t.throws(() => applyDbPatchToBuffer(old, patchOf(from, sha1('x'), old.length + 1032 * z.length, 'deflate', z)), { message: /makes the result bigger|promised|cover/ }, 'the most DEFLATE could give: past the header check');
+  // maxOpsBytes: 4 per result byte + 3 per old byte, exactly.
+  t.equal(maxOpsBytes(10, 100), 430);
+  const padded = (n: number): Buffer => patchOf(from, sha1(old), old.length, 'plain', Buffer.concat([Buffer.from(`=${old.length}\n`), Buffer.alloc(n - `=${old.length}\n`.length, 0x0a)]));
+  t.throws(() => applyDbPatchToBuffer(old, padded(maxOpsBytes(old.length, old.length) + 1)), { message: /longer than any patch from/ });
+  t.throws(() => applyDbPatchToBuffer(old, padded(maxOpsBytes(old.length, old.length))), { message: /bad operation ""/ }, 'exactly the bound: past the header check');
+
+  // Garbage with no newline (another protocol, a peer gone mad): refused at its first piece.
+  let pulled = 0;
+  async function* forever(): AsyncGenerator<Buffer> { for (;;) { pulled++; yield Buffer.from('GET Mail/cur/x GET Mail/cur/y '); } }
+  await t.rejects(applyDbPatchStream(join(d, 'db'), forever(), join(d, 'out')), { name: 'PatchError', message: /^not an smd db-file patch \(it starts with "GET Mail/ });
+  t.equal(pulled, 1, 'after one piece');
+  pulled = 0;
+  async function* longLine(): AsyncGenerator<Buffer> { yield Buffer.from(`${PATCH_MAGIC}\nfrom `); for (;;) { pulled++; yield Buffer.from('0'.repeat(50)); } }
+  await t.rejects(applyDbPatchStream(join(d, 'db'), longLine(), join(d, 'out')), { message: 'malformed db-file patch: the from line is longer than 200 bytes' });
+  t.equal(pulled, 4, 'as soon as the line is longer than 200 bytes');
+  pulled = 0;
+  async function* prefix(): AsyncGenerator<Buffer> { yield Buffer.from('smd-db'); pulled++; yield Buffer.from('patch 2\n'); }
+  await t.rejects(applyDbPatchStream(join(d, 'db'), prefix(), join(d, 'out')), { message: /first line "smd-dbpatch 2"/ }, 'a prefix of the magic is waited for');
+  t.equal(pulled, 1);
+  t.same(readdirSync(d), ['db']);
+});
+
+t.test('the old db-file: bigger than a read block, no final newline, shrinking under the stream; pieces that are views', async (t) => {
+  const d = tmp();
+  // 2.5 MiB: the file applier reads it in 1 MiB blocks.
+  const lines = Array.from({ length: 26000 }, (_, i) => dbl(i));
+  const old = Buffer.from(lines.join(''), 'latin1');
+  t.ok(old.length > 2.5 * (1 << 20));
+  const neu = Buffer.from(lines.slice(0, 25000).join('') + dbl(77777) + lines.slice(25001).join(''), 'latin1');
+  writeFileSync(join(d, 'db'), old);
+  const p = createDbPatchFromBuffers(old, neu);
+  t.same(applyDbPatch(join(d, 'db'), p, join(d, 'out')), { sha1: sha1(neu), bytes: neu.length });
+  t.ok(readFileSync(join(d, 'out')).equals(neu), 'file: the new db-file');
+  const r = await applyDbPatchStream(join(d, 'db'), concat(splitEvery(p, 3)), join(d, 'out'));
+  t.same(r, { sha1: sha1(neu), bytes: neu.length, patchBytes: p.length });
+  t.ok(readFileSync(join(d, 'out')).equals(neu), 'stream: the new db-file');
+  const whole = patchOf(sha1(old), sha1(old), old.length, 'plain', Buffer.from(`=${old.length}\n`));
+  t.same(applyDbPatch(join(d, 'db'), whole, join(d, 'out')), { sha1: sha1(old), bytes: old.length }, 'one op over every block');
+  const skip = patchOf(sha1(old), sha1(''), 0, 'plain', Buffer.from(`-${old.length}\n`));
+  t.same(applyDbPatch(join(d, 'db'), skip, join(d, 'out')), { sha1: sha1(''), bytes: 0 }, 'one delete over every block');
+
+  // No newline at the end of the old file: its last op may end there.
+  const tail = Buffer.from(`${dbl(1)}last line`, 'latin1');
+  writeFileSync(join(d, 'db'), tail);
+  const keepTail = patchOf(sha1(tail), sha1(Buffer.concat([tail, Buffer.from('\n')])), tail.length + 1, 'plain', Buffer.from(`=${tail.length}\n+1\n\n`));
+  t.ok(applyDbPatchToBuffer(tail, keepTail).equals(Buffer.concat([tail, Buffer.from('\n')])), 'buffer');
+  t.same(applyDbPatch(join(d, 'db'), keepTail, join(d, 'out')).bytes, tail.length + 1, 'file');
+  t.same((await refusals(d, tail, patchOf(sha1(tail), sha1('x'), tail.length, 'plain', Buffer.from(`=${dbl(1).length + 2}\n-7\n`))))[0],
+    `malformed db-file patch: operation =${dbl(1).length + 2} does not end on a line boundary of the old db-file`, 'but only there');
+
+  // The old file truncated while the patch streams in: refused, nothing written.
+  writeFileSync(join(d, 'db'), old);
+  const keep = patchOf(sha1(old), sha1(old), old.length, 'plain', Buffer.from(`=${old.length}\n`));
+  async function* shrinking(): AsyncGenerator<Buffer> {
+    yield keep.subarray(0, keep.length - 3);
+    writeFileSync(join(d, 'db'), old.subarray(0, 1000));
+    yield keep.subarray(keep.length - 3);
+  }
+  rmSync(join(d, 'out'));
+  await t.rejects(applyDbPatchStream(join(d, 'db'), shrinking(), join(d, 'out')), { name: 'PatchError', message: `the db-file ${join(d, 'db')} shrank while it was being patched` });
+  t.same(readdirSync(d).sort(), ['db'], 'nothing written');
+
+  // Pieces as Uint8Array views into a bigger memory (what a socket may give).
+  writeFileSync(join(d, 'db'), old);
+  const backing = new Uint8Array(p.length + 64);
+  backing.set(p, 32);
+  async function* views(): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < p.length; i += 1000) yield new Uint8Array(backing.buffer, 32 + i, Math.min(1000, p.length - i));
+  }
+  t.same(await applyDbPatchStream(join(d, 'db'), views(), join(d, 'out')), { sha1: sha1(neu), bytes: neu.length, patchBytes: p.length }, 'views: applied');
+  // A deflated patch in views too.
+  const first = createDbPatchFromBuffers(Buffer.alloc(0), neu);
+  t.match(first.toString('latin1', 0, 200), /\nops deflate /);
+  writeFileSync(join(d, 'empty'), '');
+  const fb = new Uint8Array(first.length + 10);
+  fb.set(first, 5);
+  async function* deflatedViews(): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < first.length; i += 777) yield new Uint8Array(fb.buffer, 5 + i, Math.min(777, first.length - i));
+  }
+  t.same(await applyDbPatchStream(join(d, 'empty'), deflatedViews(), join(d, 'out')), { sha1: sha1(neu), bytes: neu.length, patchBytes: first.length }, 'deflated views: applied');
+});

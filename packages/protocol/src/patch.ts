@@ -127,11 +127,12 @@ function parseHeader(buf: Buffer): DbPatchHeader | null {
     if (nl < 0) return null;
     lines.push(buf.toString('latin1', pos, nl));
     pos = nl + 1;
+    // Said as soon as it is known: a peer that sends anything else may send nothing more.
+    if (lines.length === 1 && lines[0] !== PATCH_MAGIC) {
+      throw new PatchError(`not an smd db-file patch (first line ${JSON.stringify(lines[0].slice(0, 40))}, expected "${PATCH_MAGIC}")`);
+    }
   }
-  const [magic, from, to, ops] = lines;
-  if (magic !== PATCH_MAGIC) {
-    throw new PatchError(`not an smd db-file patch (first line ${JSON.stringify(magic.slice(0, 40))}, expected "${PATCH_MAGIC}")`);
-  }
+  const [, from, to, ops] = lines;
   const mf = /^from ([0-9a-f]{40})$/.exec(from);
   if (!mf) throw new PatchError('malformed db-file patch: bad "from" line');
   const mt = /^to ([0-9a-f]{40}) (0|[1-9][0-9]{0,15})$/.exec(to);
