@@ -1,12 +1,12 @@
 import t from 'tap';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, mkdirSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  diff, formatCommand, readDbFile, writeDbNew, commitDbFile, discardDbNew, dbFingerprint, dbFileName, DbFileError,
-  readDbMtime, type DbEntries, type DiffCommand, type CurrentFile,
+  diff, DiffEngine, diffMaildir, formatCommand, readDbFile, writeDbNew, commitDbFile, discardDbNew, dbFingerprint, dbFileName, DbFileError,
+  readDbMtime, forEachLine, dbLine, type DbEntries, type DiffCommand, type CurrentFile,
 } from '@smd/snapshot';
 import { nativeDbLineDecoder } from '@smd/native';
-import { tempDir, sha1 } from './helpers/maildir-fixture.js';
+import { tempDir, sha1, makeMaildir, writeMessage } from './helpers/maildir-fixture.js';
 
 const H = (c: string): string => c.repeat(40);
 const db = (...rows: Array<[string, string, string]>): DbEntries => ({
@@ -137,4 +137,270 @@ t.test('the native db-line decoder takes canonical lines only, and stops where J
     'short\n',
   ]) t.equal(decode(Buffer.from(line, 'latin1'), 0, line.length, hashes, lineStart, 0, 0).count, 0, `not canonical: ${JSON.stringify(line.slice(36))}`);
   t.throws(() => decode(buf, 0, buf.length + 1, hashes, lineStart, 0, 0), TypeError, 'end past the buffer');
+});
+
+t.test('the diff engine: binary hashes, adopted memory, growth, writeDb with and without copied runs', async (t) => {
+  const hex = (c: string): Buffer => Buffer.from(H(c), 'hex');
+  // A previous snapshot with binary hashes (what the scan gives), with spare room behind it.
+  const names = ['o0', 'o1', 'o2'];
+  const room = Buffer.alloc(40 * 64);
+  for (let i = 0; i < 3; i++) { hex(`${i}`).copy(room, 40 * i); hex(`${i + 5}`).copy(room, 40 * i + 20); }
+  const given = room.subarray(0, 120);
+  const adopted = new DiffEngine({ names, hashes: given }, { adopt: true });
+  t.equal(adopted.hashes.buffer, given.buffer, 'adopt: the given memory is used, not copied');
+  t.equal(adopted.names, names, 'adopt: the names array itself');
+  t.same([adopted.header(1), adopted.body(1)], [H('1'), H('6')]);
+  const copied = new DiffEngine({ names, hashes: given });
+  t.not(copied.hashes.buffer, given.buffer, 'without adopt: a copy');
+  t.same([copied.header(2), copied.body(2)], [H('2'), H('7')], 'the copy has the hashes');
+  const small = new DiffEngine({ names, hashes: Buffer.from(given) }, { adopt: true });
+  t.same([small.header(0), small.body(0), small.header(2)], [H('0'), H('5'), H('2')], 'adopt without room: copied into a bigger table');
+
+  // 40 new files on top of 3 old ones (the table starts at 16 entries): every one kept, in order.
+  const e = new DiffEngine({ names: names.slice(), hashes: Buffer.from(given) });
+  e.unchanged(0);
+  t.equal(e.file('o1', H('1'), H('6')), null, 'same hashes: nothing to say');
+  const hexOf = (i: number): string => (i + 256).toString(16).repeat(14).slice(0, 40);
+  const adds: string[] = [];
+  for (let i = 0; i < 40; i++) adds.push(formatCommand(e.file(`n${i}`, hexOf(i), hexOf(i + 100))!));
+  t.same(adds, Array.from({ length: 40 }, (_, i) => `ADD n${i} ${hexOf(i)} ${hexOf(i + 100)}`), 'ADDs with the hashes given');
+  t.equal(names.length, 3, 'the caller\'s names are not touched without adopt');
+  t.same([...e.deletes()].map(formatCommand), [`DELETE o2 ${H('2')} ${H('7')}`]);
+  t.equal(e.survivorCount(), 42);
+  const want = [...e.dbLines()].join('');
+  t.equal(want.split('\n')[0], `${H('0')} ${H('5')} o0`);
+  t.equal(want.split('\n').length, 43);
+  const all: Buffer[] = [];
+  e.writeDb((p) => all.push(Buffer.from(p)));
+  t.equal(Buffer.concat(all).toString('latin1'), want, 'writeDb writes the lines of dbLines');
+  // With copyOld, runs of unchanged old entries are left to it, in order with the pieces.
+  const parts: string[] = [];
+  e.writeDb((p) => parts.push(Buffer.from(p).toString('latin1')), (a, b) => parts.push(`[${a},${b})`));
+  t.same(parts[0], '[0,2)', 'the run of unchanged old entries first');
+  t.equal(parts.slice(1).join(''), want.split('\n').slice(2).join('\n'), 'then the new lines');
+
+  // Runs are cut where an old entry is not kept; the new db-file of a run that kept nothing is empty.
+  const g = new DiffEngine(db(['a', '1', '1'], ['b', '2', '2'], ['c', '3', '3'], ['d', '4', '4'], ['e', '5', '5']));
+  for (const n of ['a', 'b', 'd', 'e']) g.unchanged(g.lookup(n));
+  const runs: string[] = [];
+  g.writeDb((p) => runs.push(`${p.length}`), (a, b) => runs.push(`[${a},${b})`));
+  t.same(runs, ['[0,2)', '[3,5)'], 'runs [a,b) of kept entries, nothing else');
+  const none: Buffer[] = [];
+  new DiffEngine(db(['a', '1', '1'])).writeDb((p) => none.push(p));
+  t.same(none, [], 'nothing kept, nothing written');
+
+  // More than the 1 MiB writing buffer, and a line longer than it.
+  const big = new DiffEngine(db());
+  const long = `Mail/cur/${'L'.repeat(1 << 20)}`;
+  for (let i = 0; i < 12000; i++) big.file(`Mail/cur/${i}`, hexOf(i % 200), hexOf(i));
+  big.file(long, H('a'), H('b'));
+  big.file('Mail/cur/last', H('c'), H('d'));
+  const pieces: Buffer[] = [];
+  big.writeDb((p) => pieces.push(Buffer.from(p)));
+  t.ok(pieces.length >= 3 && pieces.every((p) => p.length <= (1 << 20) + 200), `written in pieces of at most ~1 MiB (${pieces.length})`);
+  t.ok(Buffer.concat(pieces).equals(Buffer.from([...big.dbLines()].join(''), 'latin1')), 'the same bytes as dbLines');
+
+  // fileAt on the engine's own table (a renamed file whose hashes are an old entry's).
+  const r = new DiffEngine(db(['a', '1', '2']));
+  t.same(formatCommand(r.fileAt('b', r.hashes, 0)!), `MOVE a ${H('1')} ${H('2')} TO b`);
+  t.same(formatCommand(r.fileAt('c', r.hashes, 0)!), `COPY b ${H('1')} ${H('2')} TO c`, 'the MOVE target is the next source');
+});
+
+t.test('the diff engine: many entries sharing a body, sources picked as upstream', async (t) => {
+  // Old entries with one body and different headers; the files renamed one after the
+  // other, in reverse order, then copies: every MOVE finds its own source by header.
+  const n = 40;
+  const prev = db(...Array.from({ length: n }, (_, i) => [`o${i}`, (i % 16).toString(16), 'f'] as [string, string, string]));
+  // Headers repeat every 16: give each a distinct header instead.
+  const headers = Array.from({ length: n }, (_, i) => `${i}`.padStart(40, '0'));
+  const p2: DbEntries = { names: prev.names, headers, bodies: prev.bodies };
+  const cur: CurrentFile[] = [];
+  for (let i = n - 1; i >= 0; i--) cur.push({ name: `m${i}`, header: headers[i], body: H('f') });
+  for (let i = 0; i < n; i++) cur.push({ name: `c${i}`, header: headers[i], body: H('f') });
+  cur.push({ name: 'x', header: H('9'), body: H('f') });
+  const out = [...diff(p2, cur)].map(formatCommand);
+  t.same(out.slice(0, n), Array.from({ length: n }, (_, k) => `MOVE o${n - 1 - k} ${headers[n - 1 - k]} ${H('f')} TO m${n - 1 - k}`), 'each MOVE from its own source');
+  t.same(out.slice(n, 2 * n), Array.from({ length: n }, (_, i) => `COPY m${i} ${headers[i]} ${H('f')} TO c${i}`), 'copies from the MOVE targets');
+  t.equal(out[2 * n], `COPYBODY m0 ${H('f')} TO x ${H('9')}`, 'a new header on that body: COPYBODY from the most recent entry with it');
+  t.equal(out.length, 2 * n + 1, 'no DELETE: every old entry moved');
+});
+
+/** A real scan in-process (what mddiff runs), in `dir`: its commands, its result, and its warnings. */
+function scanIn(dir: string, dbFile: string, between?: () => void): { cmds: string[]; ok: boolean; warnings: string[] } {
+  const prev = process.cwd();
+  process.chdir(dir);
+  const warnings: string[] = [];
+  try {
+    const it = diffMaildir({ roots: ['Mail'], dbFile, threads: 0, onWarning: (w) => warnings.push(w) });
+    const cmds: string[] = [];
+    let s = it.next();
+    for (; s.done !== true; s = it.next()) {
+      cmds.push(formatCommand(s.value));
+      // After the last DELETE and before the db-file is written.
+      if (s.value.op === 'DELETE') between?.();
+    }
+    return { cmds, ok: s.value.ok, warnings };
+  } finally {
+    process.chdir(prev);
+  }
+}
+
+t.test('the db-file as the scan reads it: canonical lines copied, others rewritten, every refusal', async (t) => {
+  const d = tempDir(t, 'smd-dbscan-');
+  const F = join(d, 'db.txt');
+  const msg = (n: string): { h: string; b: string } => ({ h: sha1(`Subject: ${n}\n\n`), b: sha1(`body ${n}\n`) });
+  const put = (n: string): void => { writeMessage(d, `Mail/cur/${n}`, { header: `Subject: ${n}`, body: `body ${n}\n` }); };
+  const line = (n: string, upper = false): string => {
+    const { h, b } = msg(n);
+    return `${upper ? h.toUpperCase() : h} ${b} Mail/cur/${n}\n`;
+  };
+  makeMaildir(d, 'Mail');
+  for (const n of ['a', 'b', 'c', 'd']) put(n);
+  const mtime = (): void => writeFileSync(`${F}.mtime`, String(Math.floor(Date.now() / 1000)));
+
+  // No db-file: the first run.
+  let r = scanIn(d, F);
+  t.same(r.warnings, [`no db file ${F}, this is the first run`]);
+  t.equal(r.cmds.length, 4);
+  t.same(readFileSync(`${F}.new`, 'latin1').split('\n').filter((l) => l !== '').sort(), ['a', 'b', 'c', 'd'].map((n) => line(n).slice(0, -1)).sort());
+
+  // A canonical db-file: unchanged lines are copied as they are (the order of the file, not of the walk).
+  const canonical = line('d') + line('b') + line('a') + line('c') + line('gone');
+  writeFileSync(F, canonical, 'latin1');
+  mtime();
+  r = scanIn(d, F);
+  t.same(r.cmds, [`DELETE Mail/cur/gone ${msg('gone').h} ${msg('gone').b}`]);
+  t.equal(readFileSync(`${F}.new`, 'latin1'), line('d') + line('b') + line('a') + line('c'), 'the kept lines, in db order');
+
+  // The db-file changes between reading and writing: its lines are not copied from the new file.
+  writeFileSync(F, canonical, 'latin1');
+  rmSync(`${F}.stat-cache`, { force: true });
+  r = scanIn(d, F, () => writeFileSync(F, 'x'.repeat(canonical.length), 'latin1'));
+  t.equal(readFileSync(`${F}.new`, 'latin1'), line('d') + line('b') + line('a') + line('c'), 'rebuilt from what was read');
+
+  // Upper-case hex (legal) and a last line without '\n': read, and written canonical.
+  writeFileSync(F, line('d', true) + line('b') + line('a') + line('c') + line('gone').slice(0, -1), 'latin1');
+  rmSync(`${F}.stat-cache`, { force: true });
+  r = scanIn(d, F);
+  t.same(r.cmds, [`DELETE Mail/cur/gone ${msg('gone').h} ${msg('gone').b}`], 'the upper-case line is the same message; the last line is read whole');
+  t.equal(readFileSync(`${F}.new`, 'latin1'), line('d') + line('b') + line('a') + line('c'), 'written in lower case');
+  writeFileSync(F, line('d') + line('b') + line('a') + line('c').slice(0, -1), 'latin1');
+  rmSync(`${F}.stat-cache`, { force: true });
+  r = scanIn(d, F);
+  t.same(r.cmds, []);
+  t.equal(readFileSync(`${F}.new`, 'latin1'), line('d') + line('b') + line('a') + line('c'), 'a last line without \'\\n\' gets one');
+
+  // More lines than the first guess from the size (short names), and a name longer than the read buffer.
+  const many = Array.from({ length: 3000 }, (_, i) => `${sha1(`h${i}`)} ${sha1(`b${i}`)} Mail/cur/${i}\n`).join('');
+  const huge = `Mail/cur/${'n'.repeat(1_100_000)}`;
+  writeFileSync(F, line('a') + many + `${sha1('hh')} ${sha1('bb')} ${huge}\n` + line('b'), 'latin1');
+  rmSync(`${F}.stat-cache`, { force: true });
+  r = scanIn(d, F);
+  t.equal(r.cmds.length, 3003, 'every line read');
+  t.same(r.cmds.slice(0, 2).sort(), ['c', 'd'].map((n) => `ADD Mail/cur/${n} ${msg(n).h} ${msg(n).b}`), 'the files new to the db');
+  t.equal(r.cmds[2], `DELETE Mail/cur/0 ${sha1('h0')} ${sha1('b0')}`);
+  t.equal(r.cmds[3001], `DELETE Mail/cur/2999 ${sha1('h2999')} ${sha1('b2999')}`, 'the hashes of the last short line');
+  t.ok(r.cmds[3002] === `DELETE ${huge} ${sha1('hh')} ${sha1('bb')}`, 'the long line, whole');
+
+  // Refusals: the exact message, nothing written.
+  const refused = (text: string | null, message: string, what: string): void => {
+    rmSync(`${F}.new`, { force: true });
+    if (text !== null) writeFileSync(F, text, 'latin1');
+    const x = scanIn(d, F);
+    t.same(x.cmds, [`ERROR ${message}`], what);
+    t.equal(x.ok, false);
+    t.notOk(existsSync(`${F}.new`), `${what}: nothing written`);
+  };
+  refused(line('a') + `${msg('b').h} ${msg('b').b}\n`, `${F}: malformed line 2: 2 != 3 fields. Please remove this db file.`, 'no name');
+  refused(line('a') + line('b') + `${msg('b').h}  ${msg('b').b} x\n`, `${F}: malformed line 3: invalid SHA-1. Please remove this db file.`, 'two spaces');
+  refused(`${msg('b').h.slice(1)}g ${msg('b').b} x\n`, `${F}: malformed line 1: invalid SHA-1. Please remove this db file.`, 'not hex');
+  refused(`${msg('b').h} ${msg('b').b.slice(1)}G x\n`, `${F}: malformed line 1: invalid SHA-1. Please remove this db file.`, 'not hex in the body hash');
+  refused(`${msg('b').h}x${msg('b').b} x\n`, `${F}: malformed line 1: 2 != 3 fields. Please remove this db file.`, 'no first space');
+  refused(`${msg('b').h} ${msg('b').b}x x\n`, `${F}: malformed line 1: invalid SHA-1. Please remove this db file.`, 'no second space');
+  refused('short\n', `${F}: malformed line 1: 1 != 3 fields. Please remove this db file.`, 'short');
+  refused(`${line('a').slice(0, -1)}`.slice(0, 82), `${F}: malformed line 1: 2 != 3 fields. Please remove this db file.`, '82 bytes: no name');
+  rmSync(F);
+  mkdirSync(F);
+  refused(null, `${F}: cannot read: EISDIR: illegal operation on a directory, read`, 'a directory');
+  rmSync(F, { recursive: true });
+  writeFileSync(F, line('a'), 'latin1');
+  writeFileSync(`${F}.mtime`, 'soon');
+  refused(null, `${F}.mtime: malformed mtime file. Please remove this db file.`, 'bad .mtime');
+  rmSync(`${F}.mtime`);
+  mkdirSync(`${F}.mtime`);
+  refused(null, `${F}.mtime: cannot read: EISDIR: illegal operation on a directory, read`, 'unreadable .mtime');
+});
+
+t.test('db-file helpers: readDbMtime, readDbFile, forEachLine, commit, discard, fingerprint', async (t) => {
+  const d = tempDir(t, 'smd-dbhelp-');
+  const F = join(d, 'db.txt');
+  t.equal(readDbMtime(F), null, 'no .mtime');
+  writeFileSync(`${F}.mtime`, ' 17\n');
+  t.equal(readDbMtime(F), 17, 'spaces and a newline around the number');
+  for (const bad of ['', '1.5', '-3', '12a', 'x 1']) {
+    writeFileSync(`${F}.mtime`, bad);
+    t.throws(() => readDbMtime(F), { name: 'DbFileError', message: `${F}.mtime: malformed mtime file. Please remove this db file.`, file: `${F}.mtime` }, JSON.stringify(bad));
+  }
+  rmSync(`${F}.mtime`);
+  mkdirSync(`${F}.mtime`);
+  t.throws(() => readDbMtime(F), { name: 'DbFileError', message: /^.*\.mtime: cannot read: EISDIR/ });
+  rmSync(`${F}.mtime`, { recursive: true });
+
+  mkdirSync(F);
+  t.throws(() => readDbFile(F), { name: 'DbFileError', message: `${F}: cannot read: EISDIR: illegal operation on a directory, read`, file: F });
+  rmSync(F, { recursive: true });
+  const h = H('A');
+  writeFileSync(F, `${h} ${H('b')} upper\n${H('c')} ${H('d')} last`, 'latin1');
+  t.same(readDbFile(F), { names: ['upper', 'last'], headers: [H('a'), H('c')], bodies: [H('b'), H('d')], sha1: sha1(readFileSync(F)) }, 'lower-cased; the last line without \\n');
+  for (const [text, why] of [[`${H('a')}x${H('b')} n\n`, '2 != 3 fields'], [`${H('a')} ${H('b')}x n\n`, 'invalid SHA-1'], [`${H('a')} ${'g'.repeat(40)} n\n`, 'invalid SHA-1'], [`${H('a')} ${H('b')} \n`.slice(0, 82), '2 != 3 fields']]) {
+    writeFileSync(F, text, 'latin1');
+    t.throws(() => readDbFile(F), { message: `${F}: malformed line 1: ${why}. Please remove this db file.`, line: 1 }, JSON.stringify(text.slice(38)));
+  }
+
+  // forEachLine: lines, their numbers and offsets, across reads and a line longer than the buffer.
+  const long = 'y'.repeat(3 << 20);
+  writeFileSync(F, `a\n\nbc\n${long}\nlast`, 'latin1');
+  const seen: string[] = [];
+  const sha = forEachLine(F, (buf, s, e, no, off) => seen.push(`${no}@${off}:${e - s}:${buf.toString('latin1', s, Math.min(e, s + 2))}`));
+  t.same(seen, ['1@0:1:a', '2@2:0:', '3@3:2:bc', `4@6:${long.length}:yy`, `5@${7 + long.length}:4:la`]);
+  t.equal(sha, sha1(readFileSync(F)));
+  writeFileSync(F, '');
+  t.equal(forEachLine(F, () => t.fail('no line in an empty file')), sha1(''));
+
+  // commit and discard move or remove exactly the scan's files.
+  writeFileSync(`${F}.new`, 'n');
+  writeFileSync(`${F}.mtime.new`, '5');
+  writeFileSync(`${F}.stat-cache.new`, 's');
+  commitDbFile(F);
+  t.same([readFileSync(F, 'latin1'), readFileSync(`${F}.mtime`, 'latin1'), readFileSync(`${F}.stat-cache`, 'latin1')], ['n', '5', 's']);
+  t.notOk(existsSync(`${F}.new`) || existsSync(`${F}.mtime.new`) || existsSync(`${F}.stat-cache.new`));
+  writeFileSync(`${F}.new`, 'm');
+  commitDbFile(F);
+  t.same([readFileSync(F, 'latin1'), readFileSync(`${F}.mtime`, 'latin1')], ['m', '5'], 'without .mtime.new: the old .mtime stays');
+  t.throws(() => commitDbFile(F), { code: 'ENOENT' }, 'no .new: an error');
+  mkdirSync(`${F}.stat-cache.new`);
+  writeFileSync(`${F}.new`, 'k');
+  writeFileSync(join(`${F}.stat-cache.new`, 'x'), '');
+  t.throws(() => commitDbFile(F), { code: /EISDIR|ENOTDIR|ENOTEMPTY|EEXIST/ }, 'another error than ENOENT is thrown');
+  rmSync(`${F}.stat-cache.new`, { recursive: true });
+  writeFileSync(`${F}.new`, 'k');
+  writeFileSync(`${F}.stat-cache.new`, 'k');
+  discardDbNew(F);
+  t.notOk(existsSync(`${F}.new`) || existsSync(`${F}.stat-cache.new`), 'discarded');
+  discardDbNew(F);
+  mkdirSync(`${F}.new`);
+  t.throws(() => discardDbNew(F), { code: 'EISDIR' }, 'another error than ENOENT is thrown');
+  rmSync(`${F}.new`, { recursive: true });
+
+  // writeDbNew: a producer that fails leaves nothing.
+  t.throws(() => writeDbNew(F, (function* () { yield 'a\n'; throw new Error('boom'); })(), 1), /boom/);
+  t.notOk(existsSync(`${F}.new`) || existsSync(`${F}.mtime.new`), 'nothing left by a failed write');
+  t.same(readdirSync(d).filter((n) => n.includes('tmp')), [], 'no temporary file either');
+
+  // The fingerprint creates F only when asked, and never truncates it.
+  const G = join(d, 'g.txt');
+  writeFileSync(G, 'abc');
+  t.same(dbFingerprint(G), { db: sha1('abc'), dbNew: null });
+  t.equal(readFileSync(G, 'latin1'), 'abc');
+  t.equal(dbLine(H('a'), H('b'), 'n m'), `${H('a')} ${H('b')} n m\n`);
 });
