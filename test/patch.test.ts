@@ -288,6 +288,7 @@ t.test('every refusal says why, the same through every applier', async (t) => {
   rmSync(join(d, 'db.new'));
   const cases: Array<[string, Buffer, string]> = [
     ['wrong magic', Buffer.from(`smd-dbpatch 2\nfrom ${from}\n`), 'not an smd db-file patch (first line "smd-dbpatch 2", expected "smd-dbpatch 1")'],
+    ['a long wrong first line', Buffer.from(`${'w'.repeat(150)}\n`), `not an smd db-file patch (first line "${'w'.repeat(40)}", expected "smd-dbpatch 1")`],
     ['not a patch at all', Buffer.from('GET Mail/cur/x\n'), 'not an smd db-file patch (first line "GET Mail/cur/x", expected "smd-dbpatch 1")'],
     ['xdelta3', Buffer.from([0xd6, 0xc3, 0xc4, 0, 5, 6]), 'this is an xdelta3 (VCDIFF) patch, as upstream syncmaildir sends, not an smd db-file patch'],
     ['upper-case from', Buffer.from(`${PATCH_MAGIC}\nfrom ${from.toUpperCase()}\nto ${to} 1\nops plain 1\n=`), 'malformed db-file patch: bad "from" line'],
@@ -323,10 +324,11 @@ t.test('every refusal says why, the same through every applier', async (t) => {
     ['another db-file, a bad op', patchOf(sha1('other'), to, neu.length, 'plain', Buffer.from(`=${old.length + 1}\n`)), `the db-file patch applies to a db-file with SHA-1 ${sha1('other')}, ours has SHA-1 ${from}`],
   ];
   for (const [what, p, message] of cases) {
-    t.same(await refusals(d, old, p, what === 'not a patch at all' ? p.length : 7), [message, message, message], what);
+    t.same(await refusals(d, old, p, what === 'not a patch at all' || what === 'a long wrong first line' ? p.length : 7), [message, message, message], what);
     t.same(readdirSync(d).sort(), ['db'], `${what}: nothing written`);
   }
-  t.same(await refusals(d, old, cases[2][1], 1), Array(3).fill(cases[2][2]), 'xdelta3, one byte at a time: still recognised');
+  const xd = cases.find(([w]) => w === 'xdelta3')!;
+  t.same(await refusals(d, old, xd[1], 1), Array(3).fill(xd[2]), 'xdelta3, one byte at a time: still recognised');
   t.same(await refusals(d, old, Buffer.from([0xd6, 0xc3, 0x00, 0x0a]), 1), [
     'not an smd db-file patch (first line "\u00d6\u00c3\\u0000", expected "smd-dbpatch 1")',
     'not an smd db-file patch (first line "\u00d6\u00c3\\u0000", expected "smd-dbpatch 1")',
@@ -386,8 +388,9 @@ t.test('limits at their boundaries; garbage is refused at once, never waited for
 
   // Garbage with no newline (another protocol, a peer gone mad): refused at its first piece.
   let pulled = 0;
-  async function* forever(): AsyncGenerator<Buffer> { for (;;) { pulled++; yield Buffer.from('GET Mail/cur/x GET Mail/cur/y '); } }
-  await t.rejects(applyDbPatchStream(join(d, 'db'), forever(), join(d, 'out')), { name: 'PatchError', message: /^not an smd db-file patch \(it starts with "GET Mail/ });
+  async function* forever(): AsyncGenerator<Buffer> { for (;;) { pulled++; yield Buffer.from('GET Mail/cur/x GET Mail/cur/y GET Mail/cur/z '); } }
+  await t.rejects(applyDbPatchStream(join(d, 'db'), forever(), join(d, 'out')),
+    { name: 'PatchError', message: 'not an smd db-file patch (it starts with "GET Mail/cur/x GET Mail/cur/y GET Mail/c", expected "smd-dbpatch 1")' }, 'its first 40 bytes shown');
   t.equal(pulled, 1, 'after one piece');
   pulled = 0;
   async function* longLine(): AsyncGenerator<Buffer> { yield Buffer.from(`${PATCH_MAGIC}\nfrom `); for (;;) { pulled++; yield Buffer.from('0'.repeat(50)); } }
