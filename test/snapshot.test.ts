@@ -301,6 +301,9 @@ t.test('the db-file as the scan reads it: canonical lines copied, others rewritt
   t.equal(r.cmds[2], `DELETE Mail/cur/0 ${sha1('h0')} ${sha1('b0')}`);
   t.equal(r.cmds[3001], `DELETE Mail/cur/2999 ${sha1('h2999')} ${sha1('b2999')}`, 'the hashes of the last short line');
   t.ok(r.cmds[3002] === `DELETE ${huge} ${sha1('hh')} ${sha1('bb')}`, 'the long line, whole');
+  const written = readFileSync(`${F}.new`, 'latin1');
+  t.equal(written.slice(0, 2 * line('a').length), line('a') + line('b'), 'the kept lines copied, the second from beyond the first 1 MiB read');
+  t.same(written.slice(2 * line('a').length).split(/(?<=\n)/).sort(), [line('c'), line('d')], 'then the new ones');
 
   // Refusals: the exact message, nothing written.
   const refused = (text: string | null, message: string, what: string): void => {
