@@ -172,3 +172,64 @@ t.test('the diff engine: many entries sharing a body, sources picked as upstream
   t.equal(out[2 * n], `COPYBODY m0 ${H('f')} TO x ${H('9')}`, 'a new header on that body: COPYBODY from the most recent entry with it');
   t.equal(out.length, 2 * n + 1, 'no DELETE: every old entry moved');
 });
+
+t.test('the diff engine: what its survivors of the mutation run missed', async (t) => {
+  // adopt also takes a snapshot with hex hashes (its names array).
+  const names = ['a', 'b'];
+  const fromHex = new DiffEngine({ names, headers: [H('1'), H('3')], bodies: [H('2'), H('4')] }, { adopt: true });
+  t.equal(fromHex.names, names);
+  t.same([fromHex.header(1), fromHex.body(1)], [H('3'), H('4')]);
+  // Spare room of exactly 16 entries is enough to adopt.
+  const room = Buffer.alloc(40 * 18);
+  const given = room.subarray(0, 80);
+  t.equal(new DiffEngine({ names: ['x', 'y'], hashes: given }, { adopt: true }).hashes.buffer, given.buffer, 'room for n + 16 entries: adopted');
+  t.equal(fromHex.lookup('nope'), -1, 'an unknown name is -1');
+  t.equal(fromHex.lookup('b'), 1);
+
+  // An unchanged file must be in the previous snapshot.
+  t.throws(() => run(db(['a', '1', '2']), [{ name: 'z', unchanged: true }]), { message: 'unchanged file z is not in the previous snapshot' });
+
+  // --no-move: the source seen under its own name is COPYed and never deleted.
+  t.same(run(db(['a', '1', '2']), [f('a', '1', '2'), f('b', '1', '2')], { noMove: true }), ['COPY a 1 2 TO b']);
+  // The old content of a replaced file, found under another name: a MOVE from it, even if the
+  // name is "still there" (it is, with other content); the db keeps the new content only.
+  const g = diff(db(['a', '1', '2']), [f('a', '3', '4'), f('b', '1', '2')], {}, () => true);
+  const cmds: string[] = [];
+  let r = g.next();
+  for (; r.done !== true; r = g.next()) cmds.push(formatCommand(r.value).replace(/([0-9a-f])\1{39}/g, '$1'));
+  t.same(cmds, ['REPLACE a 1 2 WITH 3 4', 'MOVE a 1 2 TO b']);
+  t.same([...r.value.dbLines()].map((l) => l.replace(/([0-9a-f])\1{39}/g, '$1')), ['3 4 a\n', '1 2 b\n'], 'one line per name');
+  // The new content of a replaced file is not a source (new entries are not in the body index, upstream B8).
+  t.same(run(db(['a', '1', '2']), [f('a', '3', '4'), f('b', '3', '4')]), ['REPLACE a 1 2 WITH 3 4', 'ADD b 3 4']);
+
+  // More distinct bodies than the smallest body table: looked up, not probed forever.
+  const many = db(...Array.from({ length: 40 }, (_, i) => [`o${i}`, '1', ''] as [string, string, string]));
+  const bodies = Array.from({ length: 40 }, (_, i) => `${i}`.padStart(40, 'b'));
+  const out = [...diff({ names: many.names, headers: many.headers, bodies }, [{ name: 'n', header: H('9'), body: H('8') }, { name: 'm', header: H('1'), body: bodies[39] }])].map(formatCommand);
+  t.same(out.slice(0, 2), [`ADD n ${H('9')} ${H('8')}`, `MOVE o39 ${H('1')} ${bodies[39]} TO m`]);
+
+  // A MOVE target appended after the body index's first capacity is still a link of its body's chain.
+  const prev = { names: ['o0', 'o1'], headers: [H('a'), H('b')], bodies: [H('f'), H('f')] };
+  const cur: CurrentFile[] = [];
+  for (let i = 0; i < 20; i++) cur.push({ name: `x${i}`, header: H('c'), body: `${i}`.padStart(40, 'e') });
+  cur.push({ name: 'm0', header: H('b'), body: H('f') }, { name: 'm1', header: H('a'), body: H('f') });
+  t.same([...diff(prev, cur)].map(formatCommand).slice(20), [`MOVE o1 ${H('b')} ${H('f')} TO m0`, `MOVE o0 ${H('a')} ${H('f')} TO m1`], 'found behind the MOVE target');
+
+  // writeDb: latin1 names (short and longer than the buffer), exact pieces.
+  const e = new DiffEngine(db(['k0', '1', '1'], ['k1', '2', '2']));
+  e.unchanged(0);
+  e.unchanged(1);
+  const long = `Mail/cur/\xe9${'L'.repeat(1 << 20)}\xff`;
+  e.file('Mail/cur/\xe9t\xe9 \xff', H('3'), H('4'));
+  e.file(long, H('5'), H('6'));
+  e.file('Mail/cur/z', H('7'), H('8'));
+  const pieces: string[] = [];
+  e.writeDb((p) => pieces.push(Buffer.from(p).toString('latin1')));
+  t.same(pieces.map((p) => p.length), [2 * 85 + 83 + 14, 83 + long.length, 83 + 10], 'a piece, the long line alone, the rest: none empty');
+  t.equal(pieces.join(''), [...e.dbLines()].join(''), 'latin1 bytes, one per character');
+  t.ok(pieces[0].endsWith(`${H('3')} ${H('4')} Mail/cur/\xe9t\xe9 \xff\n`));
+  // A run of kept old entries that reaches their end is not taken beyond it.
+  const parts: string[] = [];
+  e.writeDb((p) => parts.push(`${p.length}`), (a, b) => parts.push(`[${a},${b})`));
+  t.same(parts.slice(0, 2), ['[0,2)', `${83 + 14}`], 'the run, then the new lines');
+});
