@@ -212,6 +212,10 @@ t.test('db-file patch applied as a stream (the client path)', async (t) => {
     const n = await r.readChunkHeader();
     await rejectsKind(t, applyDbPatchStream(join(d, 'old'), r.readBytes(n), join(d, 'out')), 'eof', 'EOF inside the patch');
     t.same(readdirSync(d), ['old'], 'nothing written');
+    // Even when the patch was made for another db-file: the connection dropped, that is what is said.
+    const foreign = patchOf(sha1('another'), sha1('x'), 10, 'plain', Buffer.from(`+10\n${'x'.repeat(10)}`));
+    const r2 = new WireReader(pieces(`chunk ${foreign.length}\n`, foreign.subarray(0, foreign.length - 4)));
+    await rejectsKind(t, applyDbPatchStream(join(d, 'old'), r2.readBytes(await r2.readChunkHeader()), join(d, 'out')), 'eof', 'EOF inside a foreign patch');
   });
 
   t.test('a patch bomb is refused early, by every applier', async (t) => {
@@ -312,6 +316,16 @@ t.test('every refusal says why, the same through every applier', async (t) => {
     ['a zero count', plain(`=0\n=${old.length}\n`), 'malformed db-file patch: bad operation "=0"'],
     ['a count with a leading zero', plain(`=0${L}\n`), `malformed db-file patch: bad operation "=0${L}"`],
     ['an unknown op', plain('*3\n'), 'malformed db-file patch: bad operation "*3"'],
+    ['an op after something', plain(`x=${old.length}\n`), `malformed db-file patch: bad operation "x=${old.length}"`],
+    ['an op before something', plain(`=${old.length}x\n`), `malformed db-file patch: bad operation "=${old.length}x"`],
+    ['a 17-digit count', plain(`=${'1'.repeat(17)}\n`), `malformed db-file patch: bad operation "=${'1'.repeat(17)}"`],
+    ['something before from', Buffer.from(`${PATCH_MAGIC}\nxfrom ${from}\nto ${to} 1\nops plain 1\n=`), 'malformed db-file patch: bad "from" line'],
+    ['something after from', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}x\nto ${to} 1\nops plain 1\n=`), 'malformed db-file patch: bad "from" line'],
+    ['something before to', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\n to ${to} 1\nops plain 1\n=`), 'malformed db-file patch: bad "to" line'],
+    ['something after to', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} 1 x\nops plain 1\n=`), 'malformed db-file patch: bad "to" line'],
+    ['something before ops', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} 1\n ops plain 1\n=`), 'malformed db-file patch: bad "ops" line'],
+    ['something after ops', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} 1\nops plain 1 x\n=`), 'malformed db-file patch: bad "ops" line'],
+    ['17-digit ops length', Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} 1\nops plain ${'1'.repeat(17)}\n=`), 'malformed db-file patch: bad "ops" line'],
     ['a 20-byte op line', plain(`=${'9'.repeat(19)}\n`), `malformed db-file patch: bad operation "=${'9'.repeat(19)}"`],
     ['a 21-byte op line', plain(`=${'9'.repeat(20)}\n`), 'malformed db-file patch: unterminated operation'],
     ['empty ops, deflated', patchOf(from, to, 0, 'deflate', Buffer.alloc(0)), 'malformed db-file patch: cannot inflate the ops (unexpected end of file)'],
@@ -323,10 +337,26 @@ t.test('every refusal says why, the same through every applier', async (t) => {
     // Made for another db-file and failing in its ops: the SHA-1 says more than the op.
     ['another db-file, a bad op', patchOf(sha1('other'), to, neu.length, 'plain', Buffer.from(`=${old.length + 1}\n`)), `the db-file patch applies to a db-file with SHA-1 ${sha1('other')}, ours has SHA-1 ${from}`],
   ];
+  const fds = (): number => readdirSync('/proc/self/fd').length;
+  const before = fds();
   for (const [what, p, message] of cases) {
     t.same(await refusals(d, old, p, what === 'not a patch at all' || what === 'a long wrong first line' ? p.length : 7), [message, message, message], what);
     t.same(readdirSync(d).sort(), ['db'], `${what}: nothing written`);
   }
+  t.equal(fds(), before, 'every refusal closed the old db-file and the output');
+  // Garbage where DEFLATE data should be: the same refusal, whichever inflater.
+  const garbage = await refusals(d, old, patchOf(from, to, neu.length, 'deflate', Buffer.from('abcd')));
+  t.match(garbage[0], /^malformed db-file patch: cannot inflate the ops \(.+\)$/);
+  t.same(garbage, [garbage[0], garbage[0], garbage[0]], 'deflate garbage');
+  // An empty db-file to an empty one, deflated: no ops byte may come out, and none does.
+  const z0 = patchOf(sha1(''), sha1(''), 0, 'deflate', deflateRawSync(Buffer.alloc(0)));
+  t.same(await refusals(d, Buffer.alloc(0), z0), ['applied', 'applied', 'applied'], 'empty to empty, deflated');
+  rmSync(join(d, 'db.new'));
+  writeFileSync(join(d, 'db'), old);
+  const out = join(d, 'no-dir', 'out');
+  t.throws(() => applyDbPatch(join(d, 'db'), plain(good), out), { code: 'ENOENT' });
+  await t.rejects(applyDbPatchStream(join(d, 'db'), pieces(plain(good)), out), { code: 'ENOENT' });
+  t.equal(fds(), before, 'an output that cannot be created: the old db-file closed');
   const xd = cases.find(([w]) => w === 'xdelta3')!;
   t.same(await refusals(d, old, xd[1], 1), Array(3).fill(xd[2]), 'xdelta3, one byte at a time: still recognised');
   t.same(await refusals(d, old, Buffer.from([0xd6, 0xc3, 0x00, 0x0a]), 1), [
