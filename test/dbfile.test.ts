@@ -5,7 +5,7 @@
  * message. The test file of the mutation run of dbfile.ts (TESTING.md).
  */
 import t from 'tap';
-import { readFileSync, writeFileSync, existsSync, mkdirSync, rmSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, mkdirSync, rmSync, readdirSync, statSync, renameSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   diffMaildir, formatCommand, readDbFile, writeDbNew, commitDbFile, discardDbNew, dbFingerprint, dbFileName, DbFileError,
@@ -116,6 +116,49 @@ t.test('the db-file as the scan reads it: canonical lines copied, others rewritt
   rmSync(`${F}.stat-cache`, { force: true });
   r = scanIn(d, F, () => writeFileSync(F, 'x'.repeat(canonical.length), 'latin1'));
   t.equal(readFileSync(`${F}.new`, 'latin1'), line('d') + line('b') + line('a') + line('c'), 'rebuilt from what was read');
+  // Each part of the identity: the inode (another file, same size and mtime), the size (same mtime), the file gone.
+  // Whole-second mtimes, so that a change can put the same one back.
+  const kept = line('d') + line('b') + line('a') + line('c');
+  const when = Math.floor(Date.now() / 1000) - 100;
+  const changes: Array<[string, () => void]> = [
+    ['another inode', () => {
+      writeFileSync(`${F}.other`, 'y'.repeat(canonical.length), 'latin1');
+      utimesSync(`${F}.other`, when, when);
+      renameSync(`${F}.other`, F);
+    }],
+    ['another size', () => {
+      writeFileSync(F, 'z'.repeat(canonical.length - 2), 'latin1');
+      utimesSync(F, when, when);
+    }],
+    ['removed', () => rmSync(F)],
+  ];
+  for (const [what, change] of changes) {
+    writeFileSync(F, canonical, 'latin1');
+    utimesSync(F, when, when);
+    rmSync(`${F}.stat-cache`, { force: true });
+    scanIn(d, F, change);
+    t.equal(readFileSync(`${F}.new`, 'latin1'), kept, `${what}: rebuilt from what was read`);
+  }
+  // The same file, other bytes of the same size, the same mtime: it looks unchanged, so its lines are
+  // copied from it (which shows that the check above is what stops the copy).
+  writeFileSync(F, canonical, 'latin1');
+  utimesSync(F, when, when);
+  rmSync(`${F}.stat-cache`, { force: true });
+  scanIn(d, F, () => {
+    writeFileSync(F, canonical.toUpperCase(), 'latin1');
+    utimesSync(F, when, when);
+  });
+  t.equal(readFileSync(`${F}.new`, 'latin1'), canonical.slice(0, kept.length).toUpperCase(), 'copied from the file');
+
+  // Many runs (native, JavaScript, native...): the names stay in file order.
+  const alternating = Array.from({ length: 2100 }, (_, i) => {
+    const l = `${sha1(`h${i}`)} ${sha1(`b${i}`)} Mail/cur/r${i}\n`;
+    return i % 2 === 0 ? l.slice(0, 40).toUpperCase() + l.slice(40) : l;
+  }).join('');
+  writeFileSync(F, alternating, 'latin1');
+  rmSync(`${F}.stat-cache`, { force: true });
+  r = scanIn(d, F);
+  t.same(r.cmds.filter((c) => c.startsWith('DELETE')).map((c) => c.split(' ')[1]), Array.from({ length: 2100 }, (_, i) => `Mail/cur/r${i}`), 'more than 1024 runs, in order');
 
   // Upper-case hex (legal) and a last line without '\n': read, and written canonical.
   writeFileSync(F, line('d', true) + line('b') + line('a') + line('c') + line('gone').slice(0, -1), 'latin1');
