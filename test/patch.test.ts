@@ -232,6 +232,7 @@ t.test('db-file patch applied as a stream (the client path)', async (t) => {
     // The in-memory appliers inflate whole, bounded by what the announced size allows.
     const small = patchOf(sha1(old), sha1('x'), 1 << 20, 'deflate', zeros);
     t.throws(() => applyDbPatchToBuffer(old, small), { name: 'PatchError', message: /inflate beyond 4194\d+ bytes/ }, 'buffer: refused, bounded inflate');
+    t.throws(() => applyDbPatchToBuffer(old, small), { message: `the ops of the db-file patch inflate beyond ${maxOpsBytes(old.length, 1 << 20)} bytes, the most a patch from ${old.length} to ${1 << 20} bytes can hold: refused (a forged patch, or a patch bomb)` }, 'the whole message');
     t.throws(() => applyDbPatch(join(d, 'old'), small, join(d, 'out')), { name: 'PatchError', message: /inflate beyond/ }, 'file: refused');
     t.ok(Date.now() - started < 30_000, `refused in ${Date.now() - started} ms, not after inflating 3.4 GiB`);
 
