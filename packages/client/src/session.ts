@@ -112,7 +112,9 @@ class ClientSession {
     this.reader = new WireReader(o.input, wire);
     this.writer = new WireWriter(o.output, wire);
     this.log = o.log;
-    this.pipeline = new RequestPipeline(this.writer, o.maxInFlight ?? 1000);
+    // 4,000: at 200 ms and 10 MB/s the bandwidth-delay product is 2 MB, 1,000 messages of 1-3 KB were
+    // just that and the window, not the link, paced a first pull of small messages (bench/README.md).
+    this.pipeline = new RequestPipeline(this.writer, o.maxInFlight ?? 4000);
     // Beyond 16 MiB (~120,000 lines) the queued diff waits in an unlinked file of the state dir.
     this.commands = new LineQueue(o.dryRun ? null : { dir: dirname(o.dbFile), chunksInMemory: 16 });
     this.local = new LocalMailbox(o);
