@@ -6,12 +6,12 @@
  * The heavy cases (big and random round trips, a 100 MB stream, patches built
  * in bounded memory) are in protocol.test.ts.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, rmSync } from 'node:fs';
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { dbl, roundTrip, sha1 } from './helpers/db-patch-fixture.js';
 import {
   WireReader,
   createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchStream, applyDbPatchToBuffer, parseDbPatch,
@@ -22,7 +22,6 @@ import { rejectsKind } from './helpers/protocol-errors.js';
 const dirs: string[] = [];
 t.teardown(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 const tmp = (): string => { const d = mkdtempSync(join(tmpdir(), 'smd-patch-')); dirs.push(d); return d; };
-const sha1 = (b: Buffer | string): string => createHash('sha1').update(typeof b === 'string' ? Buffer.from(b, 'latin1') : b).digest('hex');
 
 /** An async iterable yielding the given pieces (latin1 strings or Buffers). */
 async function* pieces(...ps: (string | Buffer)[]): AsyncGenerator<Buffer> {
@@ -41,17 +40,7 @@ function splitEvery(b: Buffer, n: number): Buffer[] {
   return out;
 }
 
-/** A db-file line like mddiff writes. */
-const dbl = (i: number, name = `Mail/cur/${i}.host:2,S`): string => `${sha1(`h${i}`)} ${sha1(`b${i}`)} ${name}\n`;
 
-function roundTrip(t: Test, a: string, b: string, what: string): Buffer {
-  const A = Buffer.from(a, 'latin1');
-  const B = Buffer.from(b, 'latin1');
-  const p = createDbPatchFromBuffers(A, B);
-  const out = applyDbPatchToBuffer(A, p);
-  if (!out.equals(B)) t.fail(`${what}: round trip differs`);
-  return p;
-}
 
 /** Raw DEFLATE that inflates to `prefix` then `mib` MiB of zeros, built without holding them (sync-flushed blocks repeat). */
 function deflateBomb(prefix: string, mib: number): Buffer {

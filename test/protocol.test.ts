@@ -6,37 +6,26 @@
  * which the mutation run of patch.ts uses; the wire and the handshake are in
  * wire.test.ts.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { mkdtempSync, writeFileSync, rmSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
+import { dbl, roundTrip, sha1 } from './helpers/db-patch-fixture.js';
 import { createDbPatch, createDbPatchFromBuffers, applyDbPatchToBuffer, openDbPatch } from '@smd/protocol';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const dirs: string[] = [];
 t.teardown(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 const tmp = (): string => { const d = mkdtempSync(join(tmpdir(), 'smd-protocol-')); dirs.push(d); return d; };
-const sha1 = (b: Buffer | string): string => createHash('sha1').update(typeof b === 'string' ? Buffer.from(b, 'latin1') : b).digest('hex');
 
-type TapTest = Test;
 
-/** A db-file line like mddiff writes. */
-const dbl = (i: number, name = `Mail/cur/${i}.host:2,S`): string => `${sha1(`h${i}`)} ${sha1(`b${i}`)} ${name}\n`;
 
 let seed = 42;
 const rnd = (): number => { seed = (seed * 16807) % 2147483647; return seed / 2147483647; };
 const ri = (n: number): number => Math.floor(rnd() * n);
 
-function roundTrip(t: TapTest, a: string, b: string, what: string): Buffer {
-  const A = Buffer.from(a, 'latin1');
-  const B = Buffer.from(b, 'latin1');
-  const p = createDbPatchFromBuffers(A, B);
-  const out = applyDbPatchToBuffer(A, p);
-  if (!out.equals(B)) t.fail(`${what}: round trip differs`);
-  return p;
-}
 
 t.test('db-file patch', async (t) => {
   t.test('random edits, reorderings, duplicates, missing final newline', async (t) => {
