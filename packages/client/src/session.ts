@@ -150,7 +150,6 @@ class ClientSession {
       if (this.o.renameOnly) return await this.renameOnly();
       await this.synchronize();
       this.pipeline.check();
-      await this.executor.temps.close();
       this.agreeing = true;
       this.log.progress('Phase 3: agreement');
       this.executor.dirty.syncAll();

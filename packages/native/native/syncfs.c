@@ -55,6 +55,8 @@ napi_value sync_fs(napi_env env, napi_callback_info info) {
   if (napi_get_value_int32(env, argv[0], &j->fd) != napi_ok || napi_create_reference(env, argv[1], 1, &j->callback) != napi_ok ||
       napi_create_string_utf8(env, "smd-syncfs", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, run, done, j, &j->work) != napi_ok || napi_queue_async_work(env, j->work) != napi_ok) {
+    if (j->work != NULL) napi_delete_async_work(env, j->work);
+    if (j->callback != NULL) napi_delete_reference(env, j->callback);
     free(j);
     napi_throw_error(env, NULL, "syncFs: cannot queue the work");
     return NULL;
