@@ -150,6 +150,9 @@ class ClientSession {
       if (this.o.renameOnly) return await this.renameOnly();
       await this.synchronize();
       this.pipeline.check();
+      // Unused spare temp files go before the agreement: a run killed from here on has nothing left to
+      // fetch next time, so no later run would clean that tmp/ (the finally only covers failures).
+      await this.executor.temps.close();
       this.agreeing = true;
       this.log.progress('Phase 3: agreement');
       this.executor.dirty.syncAll();
