@@ -26,7 +26,7 @@ const JOURNAL_BATCH = 64 * 1024;
 const JOURNAL_FLUSH_MS = 200;
 
 /** A SessionLog writing lines to a stream (stderr by default). */
-export function streamLog(verbose: boolean, out: { write(s: string): unknown } = process.stderr): SessionLog {
+export function streamLog(verbose: boolean, out: { write(s: string): unknown } = process.stderr): SessionLog & { flush(): void } {
   // Journal lines (one per message) are batched; any other line flushes them first, so the order is kept.
   let batch = '';
   let timer: NodeJS.Timeout | null = null;
@@ -37,6 +37,7 @@ export function streamLog(verbose: boolean, out: { write(s: string): unknown } =
   const write = (s: string): void => { flush(); out.write(s); };
   process.once('exit', flush);
   return {
+    flush,
     info: (m) => { if (verbose) write(`INFO: ${m}\n`); },
     error: (m) => { write(m.split('\n').map((l) => `ERROR: ${l}\n`).join('')); },
     warn: (m) => { write(m.split('\n').map((l) => `WARNING: ${l}\n`).join('')); },

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { RotatingLog, RUN_LOG_ROTATION } from '@smd/endpoint';
 import { JOURNAL_PREFIX } from '@smd/protocol';
 import {
   classifyRemoteExit, describeFailure, startRemote, TransportError,
   type FailureContext, type RemoteProcess, type TransportFailure, type TransportSpec,
 } from '@smd/transport';
-import { connect, eachLine } from './plumbing.js';
+import { connect, eachLine, teeTo } from './plumbing.js';
 import { killLater } from './workarea.js';
 
 /**
@@ -47,7 +48,7 @@ export class RunLogs {
  * other side then ends by itself); `kill` ends both at once.
  */
 export class PairControl {
-  private local: ChildProcess | null = null;
+  private local: LocalHandle | null = null;
   private remote: RemoteProcess | null = null;
   private signalled: NodeJS.Signals | null = null;
   private killed = false;
@@ -64,7 +65,7 @@ export class PairControl {
   }
 
   /** @internal runPair registers what it started. */
-  attach(local: ChildProcess | null, remote: RemoteProcess | null): void {
+  attach(local: LocalHandle | null, remote: RemoteProcess | null): void {
     if (local !== null) this.local = local;
     if (remote !== null) this.remote = remote;
     if (this.killed) this.kill();
@@ -72,9 +73,23 @@ export class PairControl {
   }
 }
 
+/** The local program as PairControl stops it: a child process, or a session running in this process. */
+type LocalHandle = Pick<ChildProcess, 'kill'>;
+
+/**
+ * The local half run in this process (smd-pull's smd-client): its command
+ * line, the streams of the remote program, a sink for its log lines and the
+ * signal that stops it cleanly. Resolves to its exit code.
+ */
+export type InProcessProgram = (argv: string[], io: {
+  input: Readable; output: Writable; stderr: { write(s: string): unknown }; env: NodeJS.ProcessEnv; signal: AbortSignal;
+}) => Promise<number>;
+
 export interface PairOptions {
   /** the local program: node script + arguments, run with `cwd` */
   localArgv: string[];
+  /** run the local program in this process instead (argv without the script); null: spawn it */
+  inProcess?: InProcessProgram | null;
   cwd: string;
   env: NodeJS.ProcessEnv;
   /** the remote program, through the transport */
@@ -112,6 +127,7 @@ export function startFailure(e: unknown, ctx: FailureContext): TransportFailure 
  * the other gets a grace period before it is stopped.
  */
 export async function runPair(o: PairOptions): Promise<PairResult> {
+  if (o.inProcess != null) return runInProcessPair(o, o.inProcess);
   const local = spawn(process.execPath, o.localArgv, { cwd: o.cwd, stdio: ['pipe', 'pipe', 'pipe'], env: o.env });
   const localExit = new Promise<number>((resolve) => {
     local.once('error', (e) => { o.logs.localLine(`ERROR: cannot start ${o.localArgv[0]}: ${e.message}`); resolve(127); });
@@ -148,4 +164,86 @@ export async function runPair(o: PairOptions): Promise<PairResult> {
   await Promise.all([localDone, remoteDone]);
   const transport = classifyRemoteExit(rexit, o.logs.remote, { ...failureContext(o.spec, o.remoteArgv), started });
   return { local: lc, remote: rexit.code ?? 255, transport };
+}
+
+/**
+ * runPair with the local program run in this process on the remote
+ * program's streams: the same logs, exit codes and stops, without a second
+ * Node start-up nor a relay of every byte through this process.
+ */
+async function runInProcessPair(o: PairOptions, run: InProcessProgram): Promise<PairResult> {
+  const [script, ...args] = o.localArgv;
+  const name = (script ?? 'local program').split('/').pop()!;
+  let remote: RemoteProcess;
+  try {
+    remote = await startRemote(o.spec, o.remoteArgv);
+  } catch (e) {
+    o.logs.remoteLine(`ssh: ${(e as Error).message}`);
+    return { local: 1, remote: 255, transport: startFailure(e, failureContext(o.spec, o.remoteArgv)) };
+  }
+  const stop = new AbortController();
+  // Ctrl-C asks the session to stop cleanly, as a signal does the smd-client process; a kill ends the connection.
+  o.control?.attach({ kill: (sig?: NodeJS.Signals | number) => { if (sig === 'SIGKILL') remote.kill(); else stop.abort(sig); return true; } }, remote);
+  let started = false;
+  remote.stdout.once('data', () => { started = true; });
+  const swallow = (): void => { /* EPIPE & co: the session reports the network error */ };
+  remote.stdout.on('error', swallow);
+  remote.stdin.on('error', swallow);
+  const input: Readable = o.tee?.received != null ? remote.stdout.pipe(teeTo(o.tee.received)) : remote.stdout;
+  let output: Writable = remote.stdin;
+  if (o.tee?.sent != null) {
+    const t = teeTo(o.tee.sent);
+    t.on('error', swallow);
+    t.pipe(remote.stdin);
+    output = t;
+  }
+  const stderr = new LineSink((l) => {
+    o.logs.localLine(l);
+    if (o.clientIsLocal) o.onClientLine?.(l);
+  });
+  const remoteDone = eachLine(remote.stderr, (l) => {
+    o.logs.remoteLine(l);
+    if (!o.clientIsLocal) o.onClientLine?.(l);
+  });
+  // As with a local process: once the remote program ended, the local one gets a grace period before it is stopped.
+  void remote.exit.then(() => killLater(() => stop.abort('SIGTERM')));
+  // The local program's names are relative to its working directory (the workarea).
+  const cwd = process.cwd();
+  process.chdir(o.cwd);
+  let lc: number;
+  try {
+    lc = await run(args, { input, output, stderr, env: o.env, signal: stop.signal });
+  } catch (e) {
+    stderr.write(`${name}: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    lc = 70;
+  } finally {
+    process.chdir(cwd);
+  }
+  stderr.end();
+  // What a process's exit does to its pipes: EOF to the remote program, and its output drained into nothing.
+  output.end();
+  input.resume();
+  killLater(() => remote.kill());
+  const rexit = await remote.exit;
+  await remoteDone;
+  const transport = classifyRemoteExit(rexit, o.logs.remote, { ...failureContext(o.spec, o.remoteArgv), started });
+  return { local: lc, remote: rexit.code ?? 255, transport };
+}
+
+/** A stream-like sink cut into lines (the log of the in-process program). */
+class LineSink {
+  private rest = '';
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  write(s: string): boolean {
+    const parts = (this.rest + s).split('\n');
+    this.rest = parts.pop() ?? '';
+    for (const p of parts) this.onLine(p);
+    return true;
+  }
+
+  end(): void {
+    if (this.rest !== '') this.onLine(this.rest);
+    this.rest = '';
+  }
 }

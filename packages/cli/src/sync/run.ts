@@ -7,7 +7,7 @@ import { parseSyncArgs, type SyncOptions } from './options.js';
 import { buildReport, summaryLine, type Outcome } from './report.js';
 import { argvWord, followArgs, linkLocalFolders, localFollowDirs, resetWorkarea, translatingLine } from './workarea.js';
 import { openEndpoint, say } from './endpoint.js';
-import { PairControl, RunLogs, runPair } from './pair.js';
+import { PairControl, RunLogs, runPair, type InProcessProgram } from './pair.js';
 import { ProgressView } from './progress.js';
 import { RunCounter, dryRunLines } from './summary.js';
 
@@ -97,7 +97,10 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
 
     let localArgv: string[];
     let remoteArgv: string[];
+    let inProcess: InProcessProgram | null = null;
     if (direction === 'pull') {
+      // smd-client runs in this process (loaded only for a pull): one Node start-up less, and no relay of the server's bytes.
+      inProcess = (await import('../commands/smd-client.js')).runClientCommand;
       // The local program listens first: the remote one may be upstream's, which speaks first and only its own protocol.
       localArgv = [join(OWN_BIN, 'smd-client'), '--listen-first', ...clientArgs(config.translatorRL.command, localFollowDirs(home, config, false))];
       remoteArgv = [...remoteCommand('smd-server', config, env), ...serverArgs(config.excludeRemote, config.followRemote)];
@@ -107,6 +110,8 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
       const linked = await linkLocalFolders(home, config, o.verbose ? (local, remote) => say(translatingLine(local, remote)) : undefined);
       if (linked !== null) { say(`ERROR: ${linked}`); return 1; }
       // The workarea links lead into the local mailbox: those may be followed.
+      // smd-server runs in this process, like smd-client for a pull.
+      inProcess = (await import('../commands/smd-server.js')).runServerCommand;
       localArgv = [join(OWN_BIN, 'smd-server'), '--listen-first', ...serverArgs(config.excludeLocal, localFollowDirs(home, config, true))];
       remoteArgv = [...remoteCommand('smd-client', config, env), ...clientArgs(null, config.followRemote)];
     }
@@ -128,7 +133,7 @@ async function syncLocked(direction: Direction, o: SyncOptions, home: SmdHome, c
     };
     progress.start();
     const codes = stop.signal !== null ? { local: 1, remote: 1, transport: null } : await runPair({
-      localArgv, cwd: home.workarea, env: childEnv, spec, remoteArgv, logs,
+      localArgv, inProcess, cwd: home.workarea, env: childEnv, spec, remoteArgv, logs,
       tee: direction === 'pull' ? { sent: c2s, received: s2c } : { sent: s2c, received: c2s },
       clientIsLocal: direction === 'pull', onClientLine, control: stop.control,
     });
