@@ -92,8 +92,11 @@ t.test('Ctrl-C: both sides stop, nothing half-applied, the summary says so; the 
   for (let i = 0; i < 150; i++) deliver(h.remote, 'Mail', { size: 60_000 });
   const remote = treeObject(join(h.remote, 'Mail'));
   const slowSsh = join(h.local, 'slow-ssh');
-  const throttle = `${process.execPath} -e "process.stdin.on('data', (d) => { process.stdin.pause(); process.stdout.write(d, () => setTimeout(() => process.stdin.resume(), 20)); })"`;
-  writeFileSync(slowSsh, `#!/bin/sh\nshift\ncd "${h.remote}" && HOME="${h.remote}" sh -c "$*" | ${throttle}\n`);
+  // The remote side runs in a session of its own (as behind a real ssh): the Ctrl-C reaches only smd-pull,
+  // whose smd-client must stop the transfer itself.
+  const throttle = join(h.local, 'throttle.js');
+  writeFileSync(throttle, "process.stdin.on('data', (d) => { process.stdin.pause(); process.stdout.write(d, () => setTimeout(() => process.stdin.resume(), 20)); });\n");
+  writeFileSync(slowSsh, `#!/bin/sh\nshift\nexec setsid sh -c 'cd "${h.remote}" && HOME="${h.remote}" sh -c "$0" | "${process.execPath}" "${throttle}"' "$*"\n`);
   chmodSync(slowSsh, 0o755);
   // Its own process group, signalled as a whole: what a terminal does on Ctrl-C.
   const child = spawn(join(BIN, 'smd-pull'), [], { env: { ...h.env, SMD_SSH: slowSsh }, cwd: h.local, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -120,5 +123,44 @@ t.test('Ctrl-C: both sides stop, nothing half-applied, the summary says so; the 
   t.equal(rerun.status, 0, rerun.stdout);
   t.same(treeObject(join(h.local, 'Mail')), remote, 'converged');
   t.equal(await newRecords(h.env), 150, 'every message is in the journal once, interrupted run included');
+});
+
+t.test('Ctrl-C during a push (smd-server runs inside smd-push): it stops, the server keeps only whole messages; the rerun converges', async (t) => {
+  const h = twoHomes(t);
+  writeConfig(h.local, 'default', remoteConfig());
+  mkdirSync(join(h.remote, 'Mail'), { recursive: true });
+  for (let i = 0; i < 150; i++) deliver(h.local, 'Mail', { size: 60_000 });
+  const local = treeObject(join(h.local, 'Mail'));
+  const slowSsh = join(h.local, 'slow-ssh');
+  // The bytes towards the remote smd-client are slowed down: the push is caught mid-transfer. The remote side runs
+  // in a session of its own: the Ctrl-C reaches only smd-push, which must stop the transfer itself.
+  const throttle = join(h.local, 'throttle.js');
+  writeFileSync(throttle, "process.stdin.on('data', (d) => { process.stdin.pause(); process.stdout.write(d, () => setTimeout(() => process.stdin.resume(), 20)); });\n");
+  writeFileSync(slowSsh, `#!/bin/sh\nshift\nexec setsid sh -c '"${process.execPath}" "${throttle}" | (cd "${h.remote}" && HOME="${h.remote}" sh -c "$0")' "$*"\n`);
+  chmodSync(slowSsh, 0o755);
+  const child = spawn(join(BIN, 'smd-push'), [], { env: { ...h.env, SMD_SSH: slowSsh }, cwd: h.local, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stderr.resume();
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  t.teardown(() => { try { process.kill(-(child.pid as number), 'SIGKILL'); } catch { /* all gone */ } });
+  let sent = false;
+  for (let i = 0; i < 600 && !sent; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (messageCount(join(h.remote, 'Mail')) >= 10) { process.kill(-(child.pid as number), 'SIGINT'); sent = true; }
+  }
+  const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('hung'), 60_000))]);
+  t.ok(sent, 'interrupted in the middle of the transfer');
+  t.equal(code, 130, 'exit 130 (interrupted by SIGINT)');
+  t.match(out, /smd-push default: INTERRUPTED after [\d.]+ s/);
+  t.notMatch(out, /internal error|\n\s+at /, 'no internal error, no stack trace');
+  const partial = treeObject(join(h.remote, 'Mail'));
+  t.ok(Object.keys(partial).length < 150, `only part arrived (${Object.keys(partial).length})`);
+  for (const [k, v] of Object.entries(partial)) if (v !== local[k]) t.fail(`${k} is not whole`);
+  t.same(tmpFiles(h.remote), [], 'no partial file left on the server');
+  t.notOk(existsSync(join(h.local, '.smd', 'lock')), 'the lock is released');
+  const rerun = await smd('smd-push', [], h.env);
+  t.equal(rerun.status, 0, rerun.stdout);
+  t.same(treeObject(join(h.remote, 'Mail')), local, 'converged');
 });
 

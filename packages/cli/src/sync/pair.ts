@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { RotatingLog, RUN_LOG_ROTATION } from '@smd/endpoint';
 import { JOURNAL_PREFIX } from '@smd/protocol';
 import {
@@ -189,7 +189,11 @@ async function runInProcessPair(o: PairOptions, run: InProcessProgram): Promise<
   const swallow = (): void => { /* EPIPE & co: the session reports the network error */ };
   remote.stdout.on('error', swallow);
   remote.stdin.on('error', swallow);
-  const input: Readable = o.tee?.received != null ? remote.stdout.pipe(teeTo(o.tee.received)) : remote.stdout;
+  // Through a pass-through (or the tee), which can be unpiped once the session ends: then the remote program's
+  // output is drained into nothing, as when a local process exits (the remote one reads our ABORT instead of
+  // blocking on replies nobody reads).
+  const input = o.tee?.received != null ? teeTo(o.tee.received) : new PassThrough();
+  remote.stdout.pipe(input);
   let output: Writable = remote.stdin;
   if (o.tee?.sent != null) {
     const t = teeTo(o.tee.sent);
@@ -222,7 +226,10 @@ async function runInProcessPair(o: PairOptions, run: InProcessProgram): Promise<
   stderr.end();
   // What a process's exit does to its pipes: EOF to the remote program, and its output drained into nothing.
   output.end();
+  remote.stdout.unpipe(input);
   input.resume();
+  input.end();
+  remote.stdout.resume();
   killLater(() => remote.kill());
   const rexit = await remote.exit;
   await remoteDone;
