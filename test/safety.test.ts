@@ -86,20 +86,22 @@ t.test('the brake on a push: this host\'s root is empty, the server keeps everyt
   t.same(treeObject(join(h.remote, 'Mail')), server, 'nothing deleted on the server');
 });
 
-t.test('Ctrl-C: both sides stop, nothing half-applied, the summary says so; the rerun converges', async (t) => {
-  const h = twoHomes(t);
-  writeConfig(h.local, 'default', remoteConfig());
-  for (let i = 0; i < 150; i++) deliver(h.remote, 'Mail', { size: 60_000 });
-  const remote = treeObject(join(h.remote, 'Mail'));
-  const slowSsh = join(h.local, 'slow-ssh');
-  // The remote side runs in a session of its own (as behind a real ssh): the Ctrl-C reaches only smd-pull,
-  // whose smd-client must stop the transfer itself.
+/**
+ * smd-pull or smd-push through an ssh wrapper that slows the mail down, signalled with SIGINT (its whole process
+ * group, as a terminal's Ctrl-C) once `arrived` holds 10 messages. The remote side runs in a session of its own (as
+ * behind a real ssh): the Ctrl-C reaches only the local command, whose in-process half must stop the transfer itself.
+ */
+async function interruptedSync(t: { teardown(fn: () => void): void }, h: ReturnType<typeof twoHomes>, cmd: 'smd-pull' | 'smd-push', arrived: string): Promise<{ sent: boolean; code: number | string | null; out: string }> {
   const throttle = join(h.local, 'throttle.js');
   writeFileSync(throttle, "process.stdin.on('data', (d) => { process.stdin.pause(); process.stdout.write(d, () => setTimeout(() => process.stdin.resume(), 20)); });\n");
-  writeFileSync(slowSsh, `#!/bin/sh\nshift\nexec setsid sh -c 'cd "${h.remote}" && HOME="${h.remote}" sh -c "$0" | "${process.execPath}" "${throttle}"' "$*"\n`);
+  const slowed = `"${process.execPath}" "${throttle}"`;
+  const remote = `cd "${h.remote}" && HOME="${h.remote}" sh -c "$0"`;
+  // A pull slows the server's output, a push the client's input.
+  const pipeline = cmd === 'smd-pull' ? `${remote} | ${slowed}` : `${slowed} | (${remote})`;
+  const slowSsh = join(h.local, 'slow-ssh');
+  writeFileSync(slowSsh, `#!/bin/sh\nshift\nexec setsid sh -c '${pipeline}' "$*"\n`);
   chmodSync(slowSsh, 0o755);
-  // Its own process group, signalled as a whole: what a terminal does on Ctrl-C.
-  const child = spawn(join(BIN, 'smd-pull'), [], { env: { ...h.env, SMD_SSH: slowSsh }, cwd: h.local, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(join(BIN, cmd), [], { env: { ...h.env, SMD_SSH: slowSsh }, cwd: h.local, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
   child.stderr.resume();
@@ -108,9 +110,18 @@ t.test('Ctrl-C: both sides stop, nothing half-applied, the summary says so; the 
   let sent = false;
   for (let i = 0; i < 600 && !sent; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    if (messageCount(join(h.local, 'Mail')) >= 10) { process.kill(-(child.pid as number), 'SIGINT'); sent = true; }
+    if (messageCount(arrived) >= 10) { process.kill(-(child.pid as number), 'SIGINT'); sent = true; }
   }
   const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('hung'), 60_000))]);
+  return { sent, code, out };
+}
+
+t.test('Ctrl-C: both sides stop, nothing half-applied, the summary says so; the rerun converges', async (t) => {
+  const h = twoHomes(t);
+  writeConfig(h.local, 'default', remoteConfig());
+  for (let i = 0; i < 150; i++) deliver(h.remote, 'Mail', { size: 60_000 });
+  const remote = treeObject(join(h.remote, 'Mail'));
+  const { sent, code, out } = await interruptedSync(t, h, 'smd-pull', join(h.local, 'Mail'));
   t.ok(sent, 'interrupted in the middle of the transfer');
   t.equal(code, 130, 'exit 130 (interrupted by SIGINT)');
   t.match(out, /smd-pull default: INTERRUPTED after [\d.]+ s; applied before stopping \(each change complete\): \d+ new/);
@@ -131,25 +142,7 @@ t.test('Ctrl-C during a push (smd-server runs inside smd-push): it stops, the se
   mkdirSync(join(h.remote, 'Mail'), { recursive: true });
   for (let i = 0; i < 150; i++) deliver(h.local, 'Mail', { size: 60_000 });
   const local = treeObject(join(h.local, 'Mail'));
-  const slowSsh = join(h.local, 'slow-ssh');
-  // The bytes towards the remote smd-client are slowed down: the push is caught mid-transfer. The remote side runs
-  // in a session of its own: the Ctrl-C reaches only smd-push, which must stop the transfer itself.
-  const throttle = join(h.local, 'throttle.js');
-  writeFileSync(throttle, "process.stdin.on('data', (d) => { process.stdin.pause(); process.stdout.write(d, () => setTimeout(() => process.stdin.resume(), 20)); });\n");
-  writeFileSync(slowSsh, `#!/bin/sh\nshift\nexec setsid sh -c '"${process.execPath}" "${throttle}" | (cd "${h.remote}" && HOME="${h.remote}" sh -c "$0")' "$*"\n`);
-  chmodSync(slowSsh, 0o755);
-  const child = spawn(join(BIN, 'smd-push'), [], { env: { ...h.env, SMD_SSH: slowSsh }, cwd: h.local, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  child.stderr.resume();
-  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  t.teardown(() => { try { process.kill(-(child.pid as number), 'SIGKILL'); } catch { /* all gone */ } });
-  let sent = false;
-  for (let i = 0; i < 600 && !sent; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    if (messageCount(join(h.remote, 'Mail')) >= 10) { process.kill(-(child.pid as number), 'SIGINT'); sent = true; }
-  }
-  const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('hung'), 60_000))]);
+  const { sent, code, out } = await interruptedSync(t, h, 'smd-push', join(h.remote, 'Mail'));
   t.ok(sent, 'interrupted in the middle of the transfer');
   t.equal(code, 130, 'exit 130 (interrupted by SIGINT)');
   t.match(out, /smd-push default: INTERRUPTED after [\d.]+ s/);
