@@ -193,6 +193,7 @@ async function runInProcessPair(o: PairOptions, run: InProcessProgram): Promise<
   // output is drained into nothing, as when a local process exits (the remote one reads our ABORT instead of
   // blocking on replies nobody reads).
   const input = o.tee?.received != null ? teeTo(o.tee.received) : new PassThrough();
+  input.on('error', swallow);
   remote.stdout.pipe(input);
   let output: Writable = remote.stdin;
   if (o.tee?.sent != null) {
