@@ -310,3 +310,18 @@ t.test('dbFileName', async (t) => {
   t.equal(dbFileName('/home/u', 'a/b/', ['Mail/', 'x/y%20z/']), '/home/u/.smd/a_b__Mail___x_y_20z.db.txt');
   t.equal(dbFileName('/h', 'ep', ['Mail/']), '/h/.smd/ep__Mail.db.txt');
 });
+
+t.test('the fingerprints of db-files of several read blocks are the SHA-1 of all their bytes', async (t) => {
+  const dir = tempDir(t);
+  const db = join(dir, 'big.db.txt');
+  // 2.5 MiB: three blocks of the 1 MiB reader, the last one partial.
+  const lines: string[] = [];
+  for (let i = 0; lines.length * 100 < 2.5 * 1024 * 1024; i++) lines.push(`${H('a')} ${H('b')} Mail/cur/${String(i).padStart(14, '0')}\n`);
+  writeFileSync(db, lines.join(''));
+  writeFileSync(`${db}.new`, lines.slice(1).join(''));
+  const fp = dbFingerprint(db);
+  t.equal(fp.db, sha1(readFileSync(db)), 'db: every byte counted');
+  t.equal(fp.dbNew, sha1(readFileSync(`${db}.new`)), '.new: every byte counted');
+  rmSync(`${db}.new`);
+  t.equal(dbFingerprint(db).dbNew, null, 'no .new: null');
+});

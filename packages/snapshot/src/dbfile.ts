@@ -375,9 +375,18 @@ export function discardDbNew(db: string): void {
   }
 }
 
+/** SHA-1 of a file read in blocks (not cut into lines: nothing looks at them), null if it does not exist. */
 function sha1File(file: string): string | null {
   if (!existsSync(file)) return null;
-  return forEachLine(file, () => {});
+  const fd = openSync(file, constants.O_RDONLY);
+  try {
+    const hash = createHash('sha1');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n = readSync(fd, buf, 0, buf.length, null); n > 0; n = readSync(fd, buf, 0, buf.length, null)) hash.update(buf.subarray(0, n));
+    return hash.digest('hex');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
