@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
 
 /**
  * smd-client with its command line, on the given streams: the command itself,
- * and smd-pull's local half (run in its own process: one Node start-up less,
+ * and smd-pull's local half (run inside the smd-pull process: one Node start-up less,
  * and the server's bytes reach the client without a relay).
  */
 export async function runClientCommand(argv: string[], io: ClientIo): Promise<number> {

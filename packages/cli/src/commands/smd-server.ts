@@ -36,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
 
 /**
  * smd-server with its command line, on the given streams: the command
- * itself, and smd-push's local half (run in its own process: one Node
+ * itself, and smd-push's local half (run inside the smd-push process: one Node
  * start-up less, and no relay of the mail it sends).
  */
 export async function runServerCommand(argv: string[], io: ServerIo): Promise<number> {
