@@ -14,7 +14,7 @@
 //   nochange  a second `smd-pull` right after the pull (nothing to do);
 // and prints each wall time, the ratios to tar, and per process its CPU time
 // (user + sys) and peak RSS (getrusage of the process itself, written by the
-// preload bench/lib/usage.mjs: smd-pull/smd-push, smd-server, smd-client),
+// preload bench/lib/usage.mjs: smd-pull/smd-push with the local half inside, and the remote smd-server / smd-client),
 // the bytes each way and a timeline of the session as the link saw it.
 //
 // The real commands run: smd-pull/smd-push with an endpoint `default`
@@ -359,7 +359,10 @@ for (const run of RUNS) {
   if (r === undefined) continue;
   const ratio = results.tar && run !== 'tar' ? ` = ${(r.wall / results.tar.wall).toFixed(2)}x tar` : '';
   const side = (prog) => { const p = r.procs?.find((x) => x.prog === prog); return p ? `${prog} ${(p.user + p.sys).toFixed(2)} s CPU / ${mb(p.maxRssKB)}` : null; };
-  const sides = run === 'tar' ? '' : `  (${[side('smd-server'), side('smd-client')].filter(Boolean).join(', ')})`;
+  // The local half runs inside smd-pull / smd-push: its figures are that process's.
+  const inside = run === 'push' ? 'smd-push' : 'smd-pull';
+  const local = r.procs?.some((x) => x.prog === inside) ? `${side(inside)} with ${run === 'push' ? 'smd-server' : 'smd-client'} inside` : null;
+  const sides = run === 'tar' ? '' : `  (${[side(run === 'push' ? 'smd-client' : 'smd-server'), local].filter(Boolean).join(', ')})`;
   console.log(`  ${run.padEnd(8)} ${fmt(r.wall).padStart(9)}${ratio}${sides}`);
 }
 if (!KEEP && !SCALE && results.pull) rmSync(join(OUT, 'latency', 'pull'), { recursive: true, force: true });
