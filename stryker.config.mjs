@@ -20,7 +20,7 @@ const testsOf = {
   'packages/client/src/names.ts': ['test/client-policy.test.ts'],
   'packages/maildir/src/roots.ts': ['test/mailbox-roots.test.ts'],
   'packages/protocol/src/wire.ts': ['test/wire.test.ts'],
-  'packages/protocol/src/patch.ts': ['test/patch.test.ts'],
+  'packages/protocol/src/patch.ts': ['test/patch.test.ts', 'test/patch-header.test.ts'],
   'packages/protocol/src/handshake.ts': ['test/wire.test.ts'],
   'packages/endpoint/src/loop-schedule.ts': ['test/loop-schedule.test.ts'],
   'packages/snapshot/src/diff.ts': ['test/snapshot.test.ts'],

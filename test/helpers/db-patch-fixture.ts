@@ -1,6 +1,8 @@
-/** Shared by the db-file patch tests (patch.test.ts, the fast cases; protocol.test.ts, the heavy ones). */
+/** Shared by the db-file patch tests (patch.test.ts and patch-header.test.ts, the fast cases; protocol.test.ts, the heavy ones). */
 import { createHash } from 'node:crypto';
-import { createDbPatchFromBuffers, applyDbPatchToBuffer } from '@smd/protocol';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createDbPatchFromBuffers, applyDbPatch, applyDbPatchStream, applyDbPatchToBuffer, PatchError, PATCH_MAGIC } from '@smd/protocol';
 
 export const sha1 = (b: Buffer | string): string => createHash('sha1').update(typeof b === 'string' ? Buffer.from(b, 'latin1') : b).digest('hex');
 
@@ -15,4 +17,34 @@ export function roundTrip(t: { fail(message: string): void }, a: string, b: stri
   const out = applyDbPatchToBuffer(A, p);
   if (!out.equals(B)) t.fail(`${what}: round trip differs`);
   return p;
+}
+
+/** A patch with the given header and ops, made by hand. */
+export const patchOf = (from: string, to: string, size: number, enc: 'plain' | 'deflate', ops: Buffer): Buffer =>
+  Buffer.concat([Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} ${size}\nops ${enc} ${ops.length}\n`, 'latin1'), ops]);
+
+/** `b` cut into pieces of `n` bytes. */
+export function splitEvery(b: Buffer, n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < b.length; i += n) out.push(b.subarray(i, i + n));
+  return out;
+}
+
+/** An async iterable over the pieces of several lists, in order. */
+export async function* concat(...lists: Buffer[][]): AsyncGenerator<Buffer> {
+  for (const l of lists) for (const p of l) yield p;
+}
+
+/**
+ * The PatchError message (or 'applied') of applying `patch` to `old` through each applier: in memory,
+ * file (`d`/db), stream (pieces of `piece` bytes).
+ */
+export async function refusals(d: string, old: Buffer, patch: Buffer, piece = 7): Promise<string[]> {
+  const out: string[] = [];
+  const why = (e: unknown): string => (e instanceof PatchError ? e.message : `not a PatchError: ${String(e)}`);
+  writeFileSync(join(d, 'db'), old);
+  try { applyDbPatchToBuffer(old, patch); out.push('applied'); } catch (e) { out.push(why(e)); }
+  try { applyDbPatch(join(d, 'db'), patch, join(d, 'db.new')); out.push('applied'); } catch (e) { out.push(why(e)); }
+  try { await applyDbPatchStream(join(d, 'db'), concat(splitEvery(patch, piece)), join(d, 'db.new')); out.push('applied'); } catch (e) { out.push(why(e)); }
+  return out;
 }
