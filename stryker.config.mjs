@@ -24,7 +24,7 @@ const testsOf = {
   'packages/protocol/src/handshake.ts': ['test/wire.test.ts'],
   'packages/endpoint/src/loop-schedule.ts': ['test/loop-schedule.test.ts'],
   'packages/snapshot/src/diff.ts': ['test/snapshot.test.ts'],
-  'packages/snapshot/src/dbfile.ts': ['test/dbfile.test.ts'],
+  'packages/snapshot/src/dbfile.ts': ['test/dbfile.test.ts', 'test/dbfile-read.test.ts', 'test/dbfile-read-js.test.ts'],
 };
 // SMD_MUTATE=path,path narrows the modules (and so the test files run);
 // SMD_MUTATE_TESTS=file,file overrides the test files.
