@@ -319,7 +319,10 @@ t.test('the fingerprints of db-files of several read blocks are the SHA-1 of all
   for (let i = 0; lines.length * 100 < 2.5 * 1024 * 1024; i++) lines.push(`${H('a')} ${H('b')} Mail/cur/${String(i).padStart(14, '0')}\n`);
   writeFileSync(db, lines.join(''));
   writeFileSync(`${db}.new`, lines.slice(1).join(''));
+  const fds = (): number => readdirSync('/proc/self/fd').length;
+  const open = fds();
   const fp = dbFingerprint(db);
+  t.equal(fds(), open, 'both files closed');
   t.equal(fp.db, sha1(readFileSync(db)), 'db: every byte counted');
   t.equal(fp.dbNew, sha1(readFileSync(`${db}.new`)), '.new: every byte counted');
   rmSync(`${db}.new`);
