@@ -8,10 +8,11 @@ import t from 'tap';
 import { readFileSync, writeFileSync, existsSync, mkdirSync, rmSync, readdirSync, statSync, renameSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  diffMaildir, formatCommand, readDbFile, writeDbNew, commitDbFile, discardDbNew, dbFingerprint, dbFileName, DbFileError,
+  readDbFile, writeDbNew, commitDbFile, discardDbNew, dbFingerprint, dbFileName, DbFileError,
   readDbMtime, forEachLine, dbLine,
 } from '@smd/snapshot';
 import { tempDir, sha1, makeMaildir, writeMessage } from './helpers/maildir-fixture.js';
+import { scanIn } from './helpers/dbfile-read-cases.js';
 
 const H = (c: string): string => c.repeat(40);
 
@@ -63,26 +64,6 @@ t.test('db-file round trip, malformed lines, mtime, commit/discard, fingerprint'
   writeFileSync(`${F}.mtime`, 'soon');
   t.throws(() => readDbMtime(F), DbFileError);
 });
-
-/** A real scan in-process (what mddiff runs), in `dir`: its commands, its result, and its warnings. */
-function scanIn(dir: string, dbFile: string, between?: () => void): { cmds: string[]; ok: boolean; warnings: string[] } {
-  const prev = process.cwd();
-  process.chdir(dir);
-  const warnings: string[] = [];
-  try {
-    const it = diffMaildir({ roots: ['Mail'], dbFile, threads: 0, onWarning: (w) => warnings.push(w) });
-    const cmds: string[] = [];
-    let s = it.next();
-    for (; s.done !== true; s = it.next()) {
-      cmds.push(formatCommand(s.value));
-      // After the last DELETE and before the db-file is written.
-      if (s.value.op === 'DELETE') between?.();
-    }
-    return { cmds, ok: s.value.ok, warnings };
-  } finally {
-    process.chdir(prev);
-  }
-}
 
 t.test('the db-file as the scan reads it: canonical lines copied, others rewritten, every refusal', async (t) => {
   const d = tempDir(t, 'smd-dbscan-');

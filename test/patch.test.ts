@@ -11,7 +11,7 @@ import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, rmSy
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dbl, roundTrip, sha1 } from './helpers/db-patch-fixture.js';
+import { concat, dbl, patchOf, refusals, roundTrip, sha1, splitEvery } from './helpers/db-patch-fixture.js';
 import {
   WireReader,
   createDbPatch, createDbPatchFromBuffers, applyDbPatch, applyDbPatchStream, applyDbPatchToBuffer, parseDbPatch,
@@ -28,29 +28,12 @@ async function* pieces(...ps: (string | Buffer)[]): AsyncGenerator<Buffer> {
   for (const p of ps) yield typeof p === 'string' ? Buffer.from(p, 'latin1') : p;
 }
 
-/** An async iterable over the pieces of several lists, in order. */
-async function* concat(...lists: Buffer[][]): AsyncGenerator<Buffer> {
-  for (const l of lists) for (const p of l) yield p;
-}
-
-/** `b` cut into pieces of `n` bytes. */
-function splitEvery(b: Buffer, n: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < b.length; i += n) out.push(b.subarray(i, i + n));
-  return out;
-}
-
-
-
 /** Raw DEFLATE that inflates to `prefix` then `mib` MiB of zeros, built without holding them (sync-flushed blocks repeat). */
 function deflateBomb(prefix: string, mib: number): Buffer {
   const zeros = deflateRawSync(Buffer.alloc(1 << 20), { level: 9, finishFlush: zlibConstants.Z_SYNC_FLUSH });
   const head = deflateRawSync(Buffer.from(prefix, 'latin1'), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
   return Buffer.concat([head, ...Array<Buffer>(mib).fill(zeros), deflateRawSync(Buffer.alloc(0))]);
 }
-
-const patchOf = (from: string, to: string, size: number, enc: 'plain' | 'deflate', ops: Buffer): Buffer =>
-  Buffer.concat([Buffer.from(`${PATCH_MAGIC}\nfrom ${from}\nto ${to} ${size}\nops ${enc} ${ops.length}\n`, 'latin1'), ops]);
 
 t.test('db-file patch', async (t) => {
   t.test('round trips on files', async (t) => {
@@ -257,17 +240,6 @@ t.test('db-file patch applied as a stream (the client path)', async (t) => {
     t.equal(maxOpsBytes(0, 0), 0);
   });
 });
-
-/** The PatchError of applying `patch` to `old` through each applier: in memory, file, stream (pieces of `piece` bytes). */
-async function refusals(d: string, old: Buffer, patch: Buffer, piece = 7): Promise<string[]> {
-  const out: string[] = [];
-  const why = (e: unknown): string => (e instanceof PatchError ? e.message : `not a PatchError: ${String(e)}`);
-  writeFileSync(join(d, 'db'), old);
-  try { applyDbPatchToBuffer(old, patch); out.push('applied'); } catch (e) { out.push(why(e)); }
-  try { applyDbPatch(join(d, 'db'), patch, join(d, 'db.new')); out.push('applied'); } catch (e) { out.push(why(e)); }
-  try { await applyDbPatchStream(join(d, 'db'), concat(splitEvery(patch, piece)), join(d, 'db.new')); out.push('applied'); } catch (e) { out.push(why(e)); }
-  return out;
-}
 
 t.test('every refusal says why, the same through every applier', async (t) => {
   const d = tmp();

@@ -12,7 +12,7 @@ import { diffMaildir, formatCommand, forEachLine, readDbFile } from '@smd/snapsh
 import type { Test } from 'tap';
 import { tempDir, sha1, makeMaildir, writeMessage } from './maildir-fixture.js';
 
-/** A real scan in-process (what mddiff runs) in `dir`; `between` runs after the last DELETE, before the db-file is written. */
+/** A real scan in-process (what mddiff runs) in `dir`: its commands, result and warnings; `between` runs after the last DELETE, before the db-file is written (also used by dbfile.test.ts). */
 export function scanIn(dir: string, dbFile: string, between?: () => void): { cmds: string[]; ok: boolean; warnings: string[] } {
   const prev = process.cwd();
   process.chdir(dir);
