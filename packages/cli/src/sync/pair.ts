@@ -6,7 +6,7 @@ import {
   classifyRemoteExit, describeFailure, startRemote, TransportError,
   type FailureContext, type RemoteProcess, type TransportFailure, type TransportSpec,
 } from '@smd/transport';
-import { connect, eachLine, teeTo } from './plumbing.js';
+import { connect, eachLine, LineSplitter, teeTo } from './plumbing.js';
 import { killLater } from './workarea.js';
 
 /**
@@ -202,7 +202,8 @@ async function runInProcessPair(o: PairOptions, run: InProcessProgram): Promise<
     t.pipe(remote.stdin);
     output = t;
   }
-  const stderr = new LineSink((l) => {
+  // Its log lines, as they would come from its stderr.
+  const stderr = new LineSplitter((l) => {
     o.logs.localLine(l);
     if (o.clientIsLocal) o.onClientLine?.(l);
   });
@@ -214,15 +215,25 @@ async function runInProcessPair(o: PairOptions, run: InProcessProgram): Promise<
   void remote.exit.then(() => killLater(() => stop.abort('SIGTERM')));
   // The local program's names are relative to its working directory (the workarea).
   const cwd = process.cwd();
-  process.chdir(o.cwd);
   let lc: number;
+  let entered = false;
   try {
-    lc = await run(args, { input, output, stderr, env: o.env, signal: stop.signal });
+    process.chdir(o.cwd);
+    entered = true;
   } catch (e) {
-    stderr.write(`${name}: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
-    lc = 70;
-  } finally {
-    process.chdir(cwd);
+    // What spawning it there would have said.
+    stderr.write(`ERROR: cannot start ${name} in ${o.cwd}: ${(e as Error).message}\n`);
+  }
+  if (!entered) lc = 127;
+  else {
+    try {
+      lc = await run(args, { input, output, stderr, env: o.env, signal: stop.signal });
+    } catch (e) {
+      stderr.write(`${name}: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+      lc = 70;
+    } finally {
+      process.chdir(cwd);
+    }
   }
   stderr.end();
   // What a process's exit does to its pipes: EOF to the remote program, and its output drained into nothing.
@@ -236,22 +247,4 @@ async function runInProcessPair(o: PairOptions, run: InProcessProgram): Promise<
   await remoteDone;
   const transport = classifyRemoteExit(rexit, o.logs.remote, { ...failureContext(o.spec, o.remoteArgv), started });
   return { local: lc, remote: rexit.code ?? 255, transport };
-}
-
-/** A stream-like sink cut into lines (the log of the in-process program). */
-class LineSink {
-  private rest = '';
-  constructor(private readonly onLine: (line: string) => void) {}
-
-  write(s: string): boolean {
-    const parts = (this.rest + s).split('\n');
-    this.rest = parts.pop() ?? '';
-    for (const p of parts) this.onLine(p);
-    return true;
-  }
-
-  end(): void {
-    if (this.rest !== '') this.onLine(this.rest);
-    this.rest = '';
-  }
 }

@@ -35,17 +35,31 @@ export function connect(from: Readable, to: Writable, tee: string | null): void 
   to.once('close', () => { last.unpipe(to); last.resume(); });
 }
 
+/** Text written in any pieces, cut into lines for `onLine`; `end` gives the last, unterminated one. */
+export class LineSplitter {
+  private rest = '';
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  write(text: string): boolean {
+    const parts = (this.rest + text).split('\n');
+    this.rest = parts.pop() ?? '';
+    for (const p of parts) this.onLine(p);
+    return true;
+  }
+
+  end(): void {
+    if (this.rest !== '') this.onLine(this.rest);
+    this.rest = '';
+  }
+}
+
 /** Calls `onLine` for every complete line of `stream` (a log). */
 export function eachLine(stream: Readable, onLine: (line: string) => void): Promise<void> {
   return new Promise((resolve) => {
-    let rest = '';
+    const lines = new LineSplitter(onLine);
     stream.setEncoding('utf8');
-    stream.on('data', (d: string) => {
-      const parts = (rest + d).split('\n');
-      rest = parts.pop() ?? '';
-      for (const p of parts) onLine(p);
-    });
+    stream.on('data', (d: string) => lines.write(d));
     stream.on('error', () => resolve());
-    stream.on('end', () => { if (rest !== '') onLine(rest); resolve(); });
+    stream.on('end', () => { lines.end(); resolve(); });
   });
 }
